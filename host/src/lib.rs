@@ -9,7 +9,7 @@
 extern crate std;
 
 /// nvm-pages: on-media format, bcache's crc64, media access, buddy and allocation lists.
+#[path = "../../nvmpg"]
 pub mod nvmpg {
-    #[path = "../../../nvmpg/media.rs"]
     pub mod media;
 }
