@@ -1,15 +1,23 @@
 //! Host build of the module's pure `no_std` files.
 //!
-//! The kernel module includes the very same files (see `bcache_nvm.rs`); this crate compiles
-//! them for the host so they are unit-tested, fuzzed, crash-tested and benchmarked in seconds.
+//! The kernel module includes the very same files (see `bcache_nvm.rs` at the repository root);
+//! this crate compiles them for the host so they are unit-tested, fuzzed, crash-tested and
+//! benchmarked in seconds. Host-only helpers (the recording media) live beside this file.
 #![no_std]
 #![deny(missing_docs)]
 
-#[cfg(test)]
 extern crate std;
 
 /// nvm-pages: on-media format, bcache's crc64, media access, buddy and allocation lists.
 #[path = "../../nvmpg"]
 pub mod nvmpg {
+    pub mod alloc;
+    pub mod buddy;
+    pub mod crc64;
+    pub mod format;
     pub mod media;
+    pub mod reclist;
+    pub mod seq;
 }
+
+pub mod crash;

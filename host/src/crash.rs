@@ -1,0 +1,1 @@
+//! Host-only recording media and crash-state enumeration (to be written).

@@ -1,0 +1,1 @@
+//! The nvm-pages allocator over a set of namespaces (to be written).

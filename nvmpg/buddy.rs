@@ -1,0 +1,1 @@
+//! Buddy allocator over free page ranges (to be written).

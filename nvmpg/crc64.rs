@@ -1,0 +1,1 @@
+//! bcache's crc64 (to be written).

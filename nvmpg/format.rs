@@ -1,0 +1,1 @@
+//! On-media format of nvm-pages (to be written).

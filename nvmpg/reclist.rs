@@ -1,0 +1,1 @@
+//! On-media allocation lists (to be written).

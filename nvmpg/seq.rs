@@ -1,0 +1,1 @@
+//! Growable sequences for pure code (to be written).
