@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! bcache-nvm: bcache with its metadata journal on an NVDIMM.
+//!
+//! `bcache.ko` is the upstream bcache C (built from the kernel tree, with the hook patches of
+//! `bcache/`) plus this crate. The crate root only owns the module's life: it runs bcache's own
+//! init and exit and holds the pieces that live as long as the module. The logic lives in:
+//!
+//! - [`nvmpg`]: the nvm-pages allocator (on-media format, crc64, buddy, allocation lists);
+//! - [`wrap`]: safe wrappers over C APIs the 6.12 `kernel` crate lacks.
+
+use kernel::prelude::*;
+
+#[path = "nvmpg"]
+pub mod nvmpg {
+    //! nvm-pages: pure `no_std` code shared with the host crate.
+    pub mod crc64;
+    pub mod media;
+}
+
+#[path = "rust"]
+pub mod wrap {
+    //! Safe wrappers over C APIs (bcache's own C, KUnit, crc64) that `kernel` lacks.
+    pub mod bcache_c;
+    #[cfg(bnvm_kunit)]
+    pub mod kunit;
+}
+
+#[cfg(bnvm_kunit)]
+#[path = "tests/kunit/cases.rs"]
+mod kunit_cases;
+
+module! {
+    type: BcacheNvm,
+    name: "bcache",
+    author: "Kent Overstreet <kent.overstreet@gmail.com>, bcache-nvm developers",
+    description: "Bcache: a Linux block layer cache, with its journal on NVDIMM",
+    license: "GPL",
+}
+
+/// The loaded module. Dropping it runs bcache's exit.
+///
+/// # Invariants
+///
+/// bcache's init has succeeded and its exit has not run yet.
+struct BcacheNvm;
+
+impl kernel::Module for BcacheNvm {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        wrap::bcache_c::init()?;
+        pr_info!("bcache-nvm loaded\n");
+        // INVARIANT: `init` succeeded just above.
+        Ok(BcacheNvm)
+    }
+}
+
+impl Drop for BcacheNvm {
+    fn drop(&mut self) {
+        // The type invariant says bcache's init succeeded and this is the only exit.
+        wrap::bcache_c::exit();
+    }
+}

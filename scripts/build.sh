@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds what runs in the guest: bcache.ko (plain and with KUnit suites), the bcache-nvm
+# tool, and the initramfs. Needs the kernel from scripts/kernel.sh.
+source "$(dirname "$0")/lib.sh"
+
+KDIR=$(kernel_dir)
+[ -f "$KDIR/.done" ] || die "build: no kernel at $KDIR (run scripts/setup.sh)"
+mkdir -p "$OUT/kunit"
+cd "$REPO"
+
+# The KUnit build and the plain build share the C objects; only the Rust root and the
+# suite table differ, so the second make recompiles little.
+log "build: bcache.ko with KUnit suites"
+make -s KDIR="$KDIR" KUNIT=1
+cp bcache.ko "$OUT/kunit/bcache.ko"
+log "build: bcache.ko"
+make -s KDIR="$KDIR" KUNIT=0
+cp bcache.ko "$OUT/bcache.ko"
+
+log "build: bcache-nvm tool"
+cargo build -q --release -p bcache-nvm
+cp target/release/bcache-nvm "$OUT/bcache-nvm"
+
+log "build: initramfs"
+"$REPO/scripts/initramfs.sh" "$OUT/initramfs.cpio"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds the Rust-enabled test kernel, or reuses the cached build with the same inputs.
+#
+# The tree is unpacked from Debian's linux-source package, configured as x86_64_defconfig plus
+# scripts/kernel.fragment, built (bzImage + modules) and kept under $CACHE/kernel-<key>, where
+# <key> hashes the source package version, the fragment, the Rust/bindgen versions and this
+# script. A finished build carries a .done marker; a half-built tree is never reused.
+source "$(dirname "$0")/lib.sh"
+
+KDIR=$(kernel_dir)
+if [ -f "$KDIR/.done" ]; then
+	log "kernel: cached at $KDIR"
+	exit 0
+fi
+
+mkdir -p "$CACHE"
+tmp="$KDIR.partial"
+rm -rf "$tmp"
+mkdir -p "$tmp"
+log "kernel: unpacking /usr/src/$KSRC_PKG.tar.xz"
+tar -C "$tmp" --strip-components=1 -xf "/usr/src/$KSRC_PKG.tar.xz"
+
+mapfile -t vars < <(kmake_vars)
+cd "$tmp"
+make -s "${vars[@]}" x86_64_defconfig
+scripts/kconfig/merge_config.sh -m -O . .config "$REPO/scripts/kernel.fragment" >/dev/null
+make -s "${vars[@]}" olddefconfig
+
+# Every fragment line must have survived Kconfig's dependency resolution.
+bad=0
+while IFS= read -r line; do
+	case "$line" in CONFIG_*=n) sym=${line%=n}
+		grep -q "^$sym=" .config && { echo "kernel.fragment: $line not honoured" >&2; bad=1; } ;;
+	CONFIG_*) grep -qxF "$line" .config || { echo "kernel.fragment: $line not honoured" >&2; bad=1; } ;;
+	esac
+done < "$REPO/scripts/kernel.fragment"
+[ $bad = 0 ] || die "kernel configuration does not match scripts/kernel.fragment"
+
+make -s "${vars[@]}" rustavailable >/dev/null || die "Rust toolchain not usable for this kernel"
+log "kernel: building bzImage and modules (about 10 minutes on 2 cores)"
+make -s -j"$(nproc)" "${vars[@]}" bzImage modules
+touch .done
+cd /
+# Keep only the build for the current inputs.
+for old in "$CACHE"/kernel-*; do
+	[ "$old" = "$tmp" ] || [ "$old" = "$KDIR" ] || rm -rf "$old"
+done
+mv "$tmp" "$KDIR"
+log "kernel: built at $KDIR"

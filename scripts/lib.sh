@@ -1,0 +1,44 @@
+# shellcheck shell=bash
+# Shared settings of the project's scripts: pinned versions, paths, the kernel cache key.
+# Sourced, never run.
+
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Pinned toolchain (see ../shared/toolchain.md for what was measured).
+RUST_PKG_VERSION=1.85.0+dfsg3-1~deb12u3
+KSRC_PKG=linux-source-6.12
+KSRC_PKG_VERSION=6.12.117-1~deb12u1
+BINDGEN_VERSION=0.69.5
+
+KRUSTC=/usr/bin/rustc
+KRUSTDOC=/usr/bin/rustdoc
+KRUST_LIB_SRC=/usr/src/rustc-1.85.0/library
+
+# Everything built lives outside the repository, keyed by its inputs.
+CACHE=${BCACHE_NVM_CACHE:-$HOME/.cache/bcache-nvm}
+OUT=${BCACHE_NVM_OUT:-$REPO/out}
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Make variables that select the pinned Rust toolchain for kernel builds.
+kmake_vars() {
+	printf '%s\n' "RUSTC=$KRUSTC" "RUSTDOC=$KRUSTDOC" "RUST_LIB_SRC=$KRUST_LIB_SRC" \
+		"BINDGEN=$HOME/.cargo/bin/bindgen"
+}
+
+# The kernel cache key: every input that changes the built kernel.
+kernel_key() {
+	{
+		echo "$KSRC_PKG $KSRC_PKG_VERSION"
+		echo "rust $RUST_PKG_VERSION bindgen $BINDGEN_VERSION"
+		cat "$REPO/scripts/kernel.fragment"
+		cat "$REPO/scripts/kernel.sh"
+	} | sha256sum | cut -c1-16
+}
+
+kernel_dir() { echo "$CACHE/kernel-$(kernel_key)"; }

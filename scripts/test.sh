@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The project's one test command: set-up (idempotent, reuses the cached kernel), host tests,
+# module build, then the VM checks. Ends with one line "N passed, N failed" counting host
+# tests, KUnit cases and VM checks together; exits non-zero if anything failed.
+source "$(dirname "$0")/lib.sh"
+
+passed=0 failed=0
+logdir="$OUT/test-logs"
+mkdir -p "$logdir"
+count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+failed_step() { echo "FAIL $1" >&2; count 0 1; }
+
+"$REPO/scripts/setup.sh"
+KDIR=$(kernel_dir)
+cd "$REPO"
+
+# --- Host: unit, property, crash and tool tests of the workspace.
+log "host: cargo test"
+cargo test --workspace --quiet --no-fail-fast > "$logdir/host.log" 2>&1 || true
+read -r hp hf < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) {
+	if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+	END { print p + 0, f + 0 }' "$logdir/host.log")
+grep -E '^(test .* FAILED|failures:|error(\[|:))' "$logdir/host.log" | head -n 20 >&2 || true
+if ! grep -q '^test result:' "$logdir/host.log"; then
+	tail -n 30 "$logdir/host.log" >&2
+	failed_step "host tests did not run"
+fi
+count "$hp" "$hf"
+log "host: $hp passed, $hf failed"
+
+# The module's pure files must also build with the kernel's rustc (1.85).
+if RUSTC=$KRUSTC CARGO_TARGET_DIR="$REPO/target/rustc-kernel" \
+	cargo build --quiet -p bcache-nvm-core > "$logdir/pure-1.85.log" 2>&1; then
+	count 1 0
+else
+	tail -n 20 "$logdir/pure-1.85.log" >&2
+	failed_step "pure files with rustc 1.85"
+fi
+
+# --- Build what the guest runs.
+if ! "$REPO/scripts/build.sh" > "$logdir/build.log" 2>&1; then
+	tail -n 40 "$logdir/build.log" >&2
+	failed_step "module build"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+count 1 0
+
+# vm_run NAME VM-ARGS...: runs a guest script, counts its PASS/FAIL lines; a run that
+# fails without reporting a failed check counts as one failure.
+vm_run() {
+	local name=$1 rc=0 p f
+	shift
+	log "vm: $name"
+	"$REPO/scripts/vm.sh" "$@" > "$logdir/$name.out" 2> "$logdir/$name.err" || rc=$?
+	p=$(grep -c '^PASS ' "$logdir/$name.out" || true)
+	f=$(grep -c '^FAIL ' "$logdir/$name.out" || true)
+	grep '^FAIL ' "$logdir/$name.out" >&2 || true
+	count "$p" "$f"
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		cat "$logdir/$name.err" >&2
+		failed_step "vm: $name (exit $rc)"
+	fi
+	log "vm: $name: $p passed, $f failed, exit $rc"
+}
+
+# --- KUnit: the suites run at insmod in the guest; the kernel tree's kunit.py parses KTAP.
+vm_run kunit kunit.sh
+sed -n '/^KTAP-BEGIN/,/^KTAP-END/{/^KTAP-/d;p}' "$logdir/kunit.out" > "$logdir/kunit.ktap"
+if [ -s "$logdir/kunit.ktap" ]; then
+	python3 "$KDIR/tools/testing/kunit/kunit.py" parse "$logdir/kunit.ktap" \
+		> "$logdir/kunit.parsed" 2>&1 || true
+	sed -e 's/\x1b\[[0-9;]*m//g' "$logdir/kunit.parsed" > "$logdir/kunit.txt"
+	summary=$(grep -E 'Ran [0-9]+ tests?:' "$logdir/kunit.txt" | tail -n 1)
+	kp=$(echo "$summary" | sed -n 's/.*passed: \([0-9]*\).*/\1/p')
+	kf=$(echo "$summary" | sed -n 's/.*failed: \([0-9]*\).*/\1/p')
+	grep -E 'FAILED|\[CRASHED\]|not ok' "$logdir/kunit.txt" >&2 || true
+	if [ -z "$kp" ]; then
+		cat "$logdir/kunit.txt" >&2
+		failed_step "kunit: no summary from kunit.py parse"
+	else
+		count "$kp" "${kf:-0}"
+		log "kunit: $kp passed, ${kf:-0} failed"
+	fi
+else
+	failed_step "kunit: no KTAP from the guest"
+fi
+
+# --- Our module IS bcache: write a pattern, power off, boot, register, read it back.
+state=$(mktemp -d)
+vm_run bcache-write --state "$state" bcache-write.sh 8
+vm_run bcache-read --state "$state" bcache-read.sh 8
+rm -rf "$state"
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

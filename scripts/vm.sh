@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Boots the test kernel in QEMU (TCG) with a file-backed NVDIMM and two virtio disks
+# (vda: cache, vdb: backing), runs one guest script from scripts/guest/, prints its output
+# and exits with its exit status.
+#
+#   vm.sh [--state DIR] [--timeout SECONDS] [--expect-crash] SCRIPT [ARG...]
+#
+# --state DIR keeps the NVDIMM and disk images in DIR between boots (reboot tests boot twice
+# with the same DIR); without it the images are fresh and removed afterwards. A guest that
+# panics or hangs fails within the timeout, with the tail of its console printed.
+# --expect-crash: the script crashes the guest on purpose (power-cut tests); success is the
+# guest having reached the crash trigger, reported by the script as "BNVM-CRASHING".
+source "$(dirname "$0")/lib.sh"
+
+state= timeout=300 expect_crash=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--state) state=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--expect-crash) expect_crash=1; shift ;;
+	--) shift; break ;;
+	-*) die "vm.sh: unknown option $1" ;;
+	*) break ;;
+	esac
+done
+script=${1:?usage: vm.sh [--state DIR] [--timeout S] [--expect-crash] SCRIPT [ARG...]}
+shift
+[ -f "$REPO/scripts/guest/$script" ] || die "vm.sh: no guest script scripts/guest/$script"
+args=$(IFS=,; echo "$*")
+
+KDIR=$(kernel_dir)
+initrd=$OUT/initramfs.cpio
+[ -f "$KDIR/arch/x86/boot/bzImage" ] || die "vm.sh: no kernel at $KDIR (run scripts/setup.sh)"
+[ -f "$initrd" ] || die "vm.sh: no $initrd (run scripts/build.sh)"
+
+if [ -z "$state" ]; then
+	state=$(mktemp -d)
+	trap 'rm -rf "$state"' EXIT
+fi
+mkdir -p "$state"
+[ -f "$state/nvdimm.img" ] || truncate -s 512M "$state/nvdimm.img"
+[ -f "$state/cache.img" ] || truncate -s 512M "$state/cache.img"
+[ -f "$state/backing.img" ] || truncate -s 1G "$state/backing.img"
+
+mkdir -p "$OUT/vm-logs"
+log_base="$OUT/vm-logs/$script.$(date +%H%M%S).$$"
+console="$log_base.console" output="$log_base.out"
+: > "$console"; : > "$output"
+
+rc=0
+timeout -k 5 "$timeout" qemu-system-x86_64 \
+	-machine pc,nvdimm=on -cpu max -smp 2 -m 1G,slots=2,maxmem=4G \
+	-object "memory-backend-file,id=mem1,share=on,mem-path=$state/nvdimm.img,size=512M" \
+	-device nvdimm,id=nvdimm1,memdev=mem1,label-size=128K \
+	-drive "file=$state/cache.img,if=virtio,format=raw,cache=writeback" \
+	-drive "file=$state/backing.img,if=virtio,format=raw,cache=writeback" \
+	-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$initrd" \
+	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 bnvm.script=$script bnvm.args=$args" \
+	-display none -monitor none -serial "file:$console" -serial "file:$output" \
+	-no-reboot </dev/null || rc=$?
+
+# The guest's output, without the init's markers.
+sed -e '/^BNVM-BEGIN /d' -e '/^BNVM-EXIT /d' -e 's/\r$//' "$output"
+
+tail_console() {
+	echo "---- console tail ($console) ----" >&2
+	tail -n 40 "$console" >&2
+}
+if [ $rc = 124 ] || [ $rc = 137 ]; then
+	echo "vm: $script: guest did not finish within ${timeout}s" >&2
+	tail_console
+	exit 124
+fi
+if [ $expect_crash = 1 ]; then
+	grep -q '^BNVM-CRASHING' "$output" && exit 0
+	echo "vm: $script: guest never reached its crash trigger" >&2
+	tail_console
+	exit 1
+fi
+status=$(sed -n 's/^BNVM-EXIT \([0-9]*\).*/\1/p' "$output" | tail -n 1)
+if [ -z "$status" ]; then
+	echo "vm: $script: guest stopped without an exit status (panic or crash)" >&2
+	tail_console
+	exit 125
+fi
+exit "$status"

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The KUnit cases of bcache-nvm. Each X(name) is a Rust function bnvm_kunit_<name>
+ * made with kunit_case!() in tests/kunit/cases.rs and its submodules.
+ */
+#ifndef _BCACHE_NVM_KUNIT_CASES_H
+#define _BCACHE_NVM_KUNIT_CASES_H
+
+struct kunit;
+
+#define BNVM_KUNIT_CASES(X)		\
+	X(crc64_matches_kernel)
+
+#define BNVM_KUNIT_DECLARE(name) void bnvm_kunit_##name(struct kunit *test);
+BNVM_KUNIT_CASES(BNVM_KUNIT_DECLARE)
+
+#endif /* _BCACHE_NVM_KUNIT_CASES_H */

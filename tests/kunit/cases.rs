@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! bcache-nvm's KUnit cases (Rust). Each is listed in `tests/kunit/cases.h`.
+
+#[path = "crc64.rs"]
+mod crc64;
