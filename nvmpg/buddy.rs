@@ -41,7 +41,10 @@ impl Block {
         self.order < MAX_ORDER
             && self.pgoff & (self.pages() - 1) == 0
             && self.pgoff >= start
-            && self.pgoff.checked_add(self.pages()).is_some_and(|e| e <= end)
+            && self
+                .pgoff
+                .checked_add(self.pages())
+                .is_some_and(|e| e <= end)
     }
 }
 
@@ -75,14 +78,22 @@ fn key(order: u8, pgoff: u64) -> u64 {
 }
 
 fn unkey(k: u64) -> Block {
-    Block { pgoff: k & ((1 << ORDER_SHIFT) - 1), order: (k >> ORDER_SHIFT) as u8 }
+    Block {
+        pgoff: k & ((1 << ORDER_SHIFT) - 1),
+        order: (k >> ORDER_SHIFT) as u8,
+    }
 }
 
 impl<S: Seq<u64>> Buddy<S> {
     /// An empty buddy (no allocatable region) using `keys` as storage.
     pub fn new(mut keys: S) -> Self {
         keys.clear();
-        Buddy { start: 0, end: 0, free_pages: 0, keys }
+        Buddy {
+            start: 0,
+            end: 0,
+            free_pages: 0,
+            keys,
+        }
     }
 
     /// Rebuilds the free lists of the region `[start, end)` (in pages) in which the ranges of
@@ -155,7 +166,8 @@ impl<S: Seq<u64>> Buddy<S> {
     /// The lowest free block of the smallest order `>= order`.
     fn first_at_least(&self, order: u8) -> Option<Block> {
         let keys = self.keys.as_slice();
-        keys.get(keys.partition_point(|&k| k < key(order, 0))).map(|&k| unkey(k))
+        keys.get(keys.partition_point(|&k| k < key(order, 0)))
+            .map(|&k| unkey(k))
     }
 
     fn find(&self, b: Block) -> Result<usize, usize> {
@@ -184,10 +196,16 @@ impl<S: Seq<u64>> Buddy<S> {
         let big = self.first_at_least(order).ok_or(BuddyError::NoSpace)?;
         // Insert the upper halves first so a failure can be undone by removals alone.
         for o in order..big.order {
-            let half = Block { pgoff: big.pgoff + (1 << o), order: o };
+            let half = Block {
+                pgoff: big.pgoff + (1 << o),
+                order: o,
+            };
             if let Err(e) = self.insert(half) {
                 for u in order..o {
-                    self.remove(Block { pgoff: big.pgoff + (1 << u), order: u });
+                    self.remove(Block {
+                        pgoff: big.pgoff + (1 << u),
+                        order: u,
+                    });
                 }
                 return Err(e.into());
             }
@@ -204,7 +222,11 @@ impl<S: Seq<u64>> Buddy<S> {
         (0..MAX_ORDER).any(|o| {
             if o >= b.order {
                 let mask = (1u64 << o) - 1;
-                self.find(Block { pgoff: b.pgoff & !mask, order: o }).is_ok()
+                self.find(Block {
+                    pgoff: b.pgoff & !mask,
+                    order: o,
+                })
+                .is_ok()
             } else {
                 let idx = keys.partition_point(|&k| k < key(o, b.pgoff));
                 keys.get(idx).is_some_and(|&k| k < key(o, end))
@@ -229,16 +251,25 @@ impl<S: Seq<u64>> Buddy<S> {
         // Both halves of a merge are free blocks inside the region, so the merged block is too.
         let mut merged = b;
         while merged.order + 1 < MAX_ORDER {
-            let buddy = Block { pgoff: merged.pgoff ^ merged.pages(), order: merged.order };
+            let buddy = Block {
+                pgoff: merged.pgoff ^ merged.pages(),
+                order: merged.order,
+            };
             if self.find(buddy).is_err() {
                 break;
             }
-            merged = Block { pgoff: merged.pgoff & !merged.pages(), order: merged.order + 1 };
+            merged = Block {
+                pgoff: merged.pgoff & !merged.pages(),
+                order: merged.order + 1,
+            };
         }
         self.insert(merged)?;
         for o in order..merged.order {
             let base = pgoff & !((1u64 << o) - 1);
-            self.remove(Block { pgoff: base ^ (1 << o), order: o });
+            self.remove(Block {
+                pgoff: base ^ (1 << o),
+                order: o,
+            });
         }
         self.free_pages += b.pages();
         Ok(())

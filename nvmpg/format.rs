@@ -49,7 +49,8 @@ pub const HEAD_STATE_ALLOC: u32 = 1;
 /// Label of `heads[0]`, the allocator's own head.
 pub const SYS_HEAD_LABEL: &[u8] = b"nvmpg_sys_alloc";
 /// Recs blocks that fit in the on-media area `[SYSRECS_OFFSET, START)` (2046).
-pub const SYSRECS_BLOCKS: usize = ((START - SYSRECS_OFFSET) / RecsHeader::BLOCK_SIZE as u64) as usize;
+pub const SYSRECS_BLOCKS: usize =
+    ((START - SYSRECS_OFFSET) / RecsHeader::BLOCK_SIZE as u64) as usize;
 /// `BCH_MAX_PGALLOC_RECS`: recs blocks the seed kernel actually uses (`min(64, SYSRECS_BLOCKS)`).
 pub const SEED_RECS_BLOCKS: usize = 64;
 /// Index of the first allocatable page.
@@ -565,7 +566,12 @@ fn put(buf: &mut [u8], off: usize, src: &[u8]) -> Option<()> {
 
 /// Error of a `decode`/`encode` given fewer than `need` bytes.
 fn truncated(field: Field, need: usize, have: usize) -> FormatError {
-    FormatError::Truncated { field, offset: 0, need: need as u64, have: have as u64 }
+    FormatError::Truncated {
+        field,
+        offset: 0,
+        need: need as u64,
+        have: have as u64,
+    }
 }
 
 /// Checks that `buf` holds `need` bytes before a structure is encoded into it, so a short
@@ -689,7 +695,9 @@ impl Rec {
 
     /// Reads a record.
     pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
-        u64_at(buf, 0).map(Self).ok_or(truncated(Field::Rec, Self::SIZE, buf.len()))
+        u64_at(buf, 0)
+            .map(Self)
+            .ok_or(truncated(Field::Rec, Self::SIZE, buf.len()))
     }
 
     /// Writes the record.
@@ -830,14 +838,17 @@ impl Sb {
 
     /// `csum_set()` of the sb whose bytes (from its first byte, `d[]` included) are `buf`.
     pub fn compute_csum(buf: &[u8]) -> Result<u64, FormatError> {
-        let keys = u32_at(buf, Self::OFF_KEYS).ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))?;
+        let keys =
+            u32_at(buf, Self::OFF_KEYS).ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))?;
         let end = Self::csum_end(keys).ok_or(FormatError::TooLarge {
             field: Field::SbKeys,
             offset: Self::OFF_KEYS as u64,
             found: keys.into(),
             max: Self::MAX_KEYS.into(),
         })?;
-        let covered = buf.get(Self::CSUM_START..end).ok_or(truncated(Field::Sb, end, buf.len()))?;
+        let covered = buf
+            .get(Self::CSUM_START..end)
+            .ok_or(truncated(Field::Sb, end, buf.len()))?;
         let mut crc = Crc64::new();
         crc.update(covered);
         Ok(crc.finish())
@@ -849,6 +860,8 @@ impl Sb {
     }
 
     fn parse(b: &[u8]) -> Option<Self> {
+        // The struct ends with alignment padding after `keys`.
+        b.get(..Self::SIZE)?;
         let mut pad = [0u64; 8];
         for (i, p) in pad.iter_mut().enumerate() {
             *p = u64_at(b, Self::OFF_PAD + i * 8)?;
@@ -880,7 +893,8 @@ impl Sb {
     /// Writes the fixed part (alignment padding zeroed, `csum` as stored in `self`).
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
         room(buf, Field::Sb, Self::SIZE)?;
-        self.emit(buf).ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))
+        self.emit(buf)
+            .ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))
     }
 
     fn emit(&self, b: &mut [u8]) -> Option<()> {
@@ -897,15 +911,31 @@ impl Sb {
         put(b, Self::OFF_SET_UUID, &self.set_uuid)?;
         put(b, Self::OFF_FLAGS, &self.flags.to_le_bytes())?;
         put(b, Self::OFF_SEQ, &self.seq.to_le_bytes())?;
-        put(b, Self::OFF_FEATURE_COMPAT, &self.feature_compat.to_le_bytes())?;
-        put(b, Self::OFF_FEATURE_INCOMPAT, &self.feature_incompat.to_le_bytes())?;
-        put(b, Self::OFF_FEATURE_RO_COMPAT, &self.feature_ro_compat.to_le_bytes())?;
+        put(
+            b,
+            Self::OFF_FEATURE_COMPAT,
+            &self.feature_compat.to_le_bytes(),
+        )?;
+        put(
+            b,
+            Self::OFF_FEATURE_INCOMPAT,
+            &self.feature_incompat.to_le_bytes(),
+        )?;
+        put(
+            b,
+            Self::OFF_FEATURE_RO_COMPAT,
+            &self.feature_ro_compat.to_le_bytes(),
+        )?;
         put(b, Self::OFF_PAGES_OFFSET, &self.pages_offset.to_le_bytes())?;
         put(b, Self::OFF_PAGES_TOTAL, &self.pages_total.to_le_bytes())?;
         for (i, p) in self.pad.iter().enumerate() {
             put(b, Self::OFF_PAD + i * 8, &p.to_le_bytes())?;
         }
-        put(b, Self::OFF_SET_HEADER_OFFSET, &self.set_header_offset.0.to_le_bytes())?;
+        put(
+            b,
+            Self::OFF_SET_HEADER_OFFSET,
+            &self.set_header_offset.0.to_le_bytes(),
+        )?;
         put(b, Self::OFF_KEYS, &self.keys.to_le_bytes())?;
         put(b, Self::OFF_KEYS + 4, &[0; 4])
     }
@@ -915,7 +945,11 @@ impl Sb {
     pub fn encode_sealed(&self, buf: &mut [u8]) -> Result<u64, FormatError> {
         self.encode(buf)?;
         let csum = Self::compute_csum(buf)?;
-        put(buf, Self::OFF_CSUM, &csum.to_le_bytes()).ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))?;
+        put(buf, Self::OFF_CSUM, &csum.to_le_bytes()).ok_or(truncated(
+            Field::Sb,
+            Self::SIZE,
+            buf.len(),
+        ))?;
         Ok(csum)
     }
 }
@@ -974,13 +1008,18 @@ impl SetHeader {
         for (i, p) in pad.iter_mut().enumerate() {
             *p = u64_at(b, Self::OFF_PAD + i * 8)?;
         }
-        Some(Self { size: u32_at(b, Self::OFF_SIZE)?, used: u32_at(b, Self::OFF_USED)?, pad })
+        Some(Self {
+            size: u32_at(b, Self::OFF_SIZE)?,
+            used: u32_at(b, Self::OFF_USED)?,
+            pad,
+        })
     }
 
     /// Writes the fixed part.
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
         room(buf, Field::SetHeader, Self::SIZE)?;
-        self.emit(buf).ok_or(truncated(Field::SetHeader, Self::SIZE, buf.len()))
+        self.emit(buf)
+            .ok_or(truncated(Field::SetHeader, Self::SIZE, buf.len()))
     }
 
     fn emit(&self, b: &mut [u8]) -> Option<()> {
@@ -1025,7 +1064,11 @@ impl Head {
     /// `heads[0]` as format writes it: the allocator's own head, owned by the set uuid, with
     /// its chain on namespace 0 starting at the first recs block.
     pub fn sys_alloc(set_uuid: [u8; 16]) -> Self {
-        let mut head = Self { uuid: set_uuid, state: HEAD_STATE_ALLOC, ..Self::default() };
+        let mut head = Self {
+            uuid: set_uuid,
+            state: HEAD_STATE_ALLOC,
+            ..Self::default()
+        };
         for (dst, src) in head.label.iter_mut().zip(SYS_HEAD_LABEL) {
             *dst = *src;
         }
@@ -1061,7 +1104,8 @@ impl Head {
     /// Writes a head.
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
         room(buf, Field::Head, Self::SIZE)?;
-        self.emit(buf).ok_or(truncated(Field::Head, Self::SIZE, buf.len()))
+        self.emit(buf)
+            .ok_or(truncated(Field::Head, Self::SIZE, buf.len()))
     }
 
     fn emit(&self, b: &mut [u8]) -> Option<()> {
@@ -1151,13 +1195,22 @@ impl RecsHeader {
     /// place the pointer was read from.
     pub fn block_index(ptr: NvmpgOffset, field: Field, at: u64) -> Result<usize, FormatError> {
         let off = ptr.offset();
-        if ptr.ns() != 0 || off < SYSRECS_OFFSET || off >= START {
-            return Err(FormatError::OffsetOutOfRange { field, offset: at, found: ptr.0 });
+        if ptr.ns() != 0 || !(SYSRECS_OFFSET..START).contains(&off) {
+            return Err(FormatError::OffsetOutOfRange {
+                field,
+                offset: at,
+                found: ptr.0,
+            });
         }
         let rel = off - SYSRECS_OFFSET;
         let size = Self::BLOCK_SIZE as u64;
-        if rel % size != 0 {
-            return Err(FormatError::OffsetMisaligned { field, offset: at, found: ptr.0, align: size });
+        if rel & (size - 1) != 0 {
+            return Err(FormatError::OffsetMisaligned {
+                field,
+                offset: at,
+                found: ptr.0,
+                align: size,
+            });
         }
         Ok((rel / size) as usize)
     }
@@ -1186,7 +1239,8 @@ impl RecsHeader {
     /// Writes the fixed part.
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
         room(buf, Field::Recs, Self::SIZE)?;
-        self.emit(buf).ok_or(truncated(Field::Recs, Self::SIZE, buf.len()))
+        self.emit(buf)
+            .ok_or(truncated(Field::Recs, Self::SIZE, buf.len()))
     }
 
     fn emit(&self, b: &mut [u8]) -> Option<()> {
@@ -1217,7 +1271,11 @@ pub fn write_formatted(meta: &mut [u8], sb: &Sb) -> Result<(), FormatError> {
     };
     room(meta, Field::Sb, need)?;
     if sb.this_ns == 0 {
-        let header = SetHeader { size: SetHeader::MAX_HEADS as u32, used: 1, pad: [0; 4] };
+        let header = SetHeader {
+            size: SetHeader::MAX_HEADS as u32,
+            used: 1,
+            pad: [0; 4],
+        };
         header.encode(tail(meta, RECLIST_HEAD_OFFSET)?)?;
         let head_offset = SetHeader::head_nvmpg_offset(0).unwrap_or(NvmpgOffset::NONE);
         Head::sys_alloc(sb.set_uuid).encode(tail(meta, head_offset.offset())?)?;
@@ -1233,5 +1291,10 @@ fn tail(buf: &mut [u8], off: u64) -> Result<&mut [u8], FormatError> {
     usize::try_from(off)
         .ok()
         .and_then(|off| buf.get_mut(off..))
-        .ok_or(FormatError::Truncated { field: Field::Sb, offset: 0, need: off, have: have as u64 })
+        .ok_or(FormatError::Truncated {
+            field: Field::Sb,
+            offset: 0,
+            need: off,
+            have: have as u64,
+        })
 }

@@ -79,7 +79,7 @@ macro_rules! kunit_case {
     ($name:ident, $body:path) => {
         /// KUnit case entry point, called by KUnit through the C suite table.
         #[no_mangle]
-        pub extern "C" fn $name(test: *mut kernel::bindings::kunit) {
+        extern "C" fn $name(test: *mut kernel::bindings::kunit) {
             // SAFETY: KUnit calls case functions with the running case's `struct kunit`, and
             // the `Test` does not escape this call.
             let t = unsafe { $crate::wrap::kunit::Test::from_raw(test) };

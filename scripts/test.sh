@@ -74,13 +74,14 @@ if [ -s "$logdir/kunit.ktap" ]; then
 	summary=$(grep -E 'Ran [0-9]+ tests?:' "$logdir/kunit.txt" | tail -n 1)
 	kp=$(echo "$summary" | sed -n 's/.*passed: \([0-9]*\).*/\1/p')
 	kf=$(echo "$summary" | sed -n 's/.*failed: \([0-9]*\).*/\1/p')
-	grep -E 'FAILED|\[CRASHED\]|not ok' "$logdir/kunit.txt" >&2 || true
-	if [ -z "$kp" ]; then
+	kc=$(echo "$summary" | sed -n 's/.*crashed: \([0-9]*\).*/\1/p')
+	grep -E 'FAILED|CRASHED|not ok|Expected|expected' "$logdir/kunit.txt" >&2 || true
+	if [ -z "$summary" ]; then
 		cat "$logdir/kunit.txt" >&2
 		failed_step "kunit: no summary from kunit.py parse"
 	else
-		count "$kp" "${kf:-0}"
-		log "kunit: $kp passed, ${kf:-0} failed"
+		count "${kp:-0}" "$(( ${kf:-0} + ${kc:-0} ))"
+		log "kunit: ${kp:-0} passed, $(( ${kf:-0} + ${kc:-0} )) failed"
 	fi
 else
 	failed_step "kunit: no KTAP from the guest"

@@ -9,12 +9,15 @@
 //! of the images a crash just before the second fence can leave, so crash points are "just
 //! before each fence" and "at the end".
 //!
-//! Also here: the host's [`Seq`] for `Vec` and a small fixed-seed PRNG for tests.
+//! Also here: the host's [`Seq`] for `Vec`, formatted test namespaces and a small fixed-seed
+//! PRNG for tests.
 
 use std::collections::BTreeMap;
 use std::vec;
 use std::vec::Vec;
 
+use crate::nvmpg::check::Image;
+use crate::nvmpg::format::{write_formatted, Sb};
 use crate::nvmpg::media::{Media, OutOfRange, ATOMIC_STORE};
 use crate::nvmpg::seq::{NoMem, Seq, SeqFamily};
 
@@ -59,7 +62,11 @@ pub struct XorShift(u64);
 impl XorShift {
     /// A generator; `seed` 0 is replaced by a fixed non-zero constant.
     pub fn new(seed: u64) -> Self {
-        XorShift(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+        XorShift(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
     }
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
@@ -73,6 +80,36 @@ impl XorShift {
     /// A value in `0..n` (`n > 0`).
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n
+    }
+}
+
+/// A zeroed namespace of `len` bytes formatted as namespace `this_ns` of a set of `total_ns`
+/// (`bcache make -M`): sb, and on namespace 0 the set header with `heads[0]` and its block.
+/// Its uuid is `set_uuid` with the last byte replaced by `this_ns`.
+pub fn format_namespace(len: usize, set_uuid: [u8; 16], total_ns: u32, this_ns: u32) -> HostMedia {
+    let mut m = HostMedia::new(len);
+    let mut uuid = set_uuid;
+    uuid[15] = this_ns as u8;
+    let sb = Sb::formatted(uuid, set_uuid, total_ns, this_ns, (len / 4096) as u64);
+    write_formatted(m.bytes_mut(), &sb).expect("format");
+    m
+}
+
+impl Image for HostMedia {
+    fn size(&self) -> u64 {
+        Media::len(self)
+    }
+    fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), OutOfRange> {
+        Media::read(self, off, dst)
+    }
+}
+
+impl Image for CrashImage<'_> {
+    fn size(&self) -> u64 {
+        Media::len(self)
+    }
+    fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), OutOfRange> {
+        Media::read(self, off, dst)
     }
 }
 
@@ -133,7 +170,10 @@ impl HostMedia {
     }
     /// Starts recording from the current contents, taken as durable.
     pub fn start_recording(&mut self) {
-        self.rec = Some(Recording { base: self.buf.clone(), events: Vec::new() });
+        self.rec = Some(Recording {
+            base: self.buf.clone(),
+            events: Vec::new(),
+        });
     }
     /// Records that an operation of the test has returned.
     pub fn mark(&mut self) {
@@ -170,7 +210,10 @@ impl Media for HostMedia {
     fn store(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {
         let r = self.range(off, src.len())?;
         self.buf[r].copy_from_slice(src);
-        self.log(Event::Store { off, data: src.to_vec() });
+        self.log(Event::Store {
+            off,
+            data: src.to_vec(),
+        });
         Ok(())
     }
     fn flush(&mut self, off: u64, len: u64) -> Result<(), OutOfRange> {
@@ -197,7 +240,10 @@ const WORD: u64 = ATOMIC_STORE as u64;
 impl<'a> CrashImage<'a> {
     /// An image equal to `base` (e.g. an untouched namespace of the set).
     pub fn new(base: &'a [u8]) -> Self {
-        CrashImage { base, words: BTreeMap::new() }
+        CrashImage {
+            base,
+            words: BTreeMap::new(),
+        }
     }
     fn word(&self, w: u64) -> u64 {
         if let Some(&v) = self.words.get(&w) {
@@ -266,7 +312,11 @@ pub struct Budget {
 
 impl Default for Budget {
     fn default() -> Self {
-        Budget { exhaustive: 64, random: 16, seed: 1 }
+        Budget {
+            exhaustive: 64,
+            random: 16,
+            seed: 1,
+        }
     }
 }
 
@@ -339,7 +389,11 @@ impl Recording {
                     let point = n.points;
                     n.points += 1;
                     n.states += emit(&durable, &pending, budget, &mut rng, |image| {
-                        f(CrashState { ops_done, point, image })
+                        f(CrashState {
+                            ops_done,
+                            point,
+                            image,
+                        })
                     });
                     pending.retain(|&w, p| {
                         if p.flushed > 0 {
@@ -422,7 +476,11 @@ fn emit(
             picks.push(but);
         }
         for _ in 0..budget.random {
-            picks.push(last.iter().map(|&l| rng.below(l as u64 + 1) as usize).collect());
+            picks.push(
+                last.iter()
+                    .map(|&l| rng.below(l as u64 + 1) as usize)
+                    .collect(),
+            );
         }
     }
     for pick in &picks {

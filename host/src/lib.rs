@@ -13,6 +13,7 @@ extern crate std;
 pub mod nvmpg {
     pub mod alloc;
     pub mod buddy;
+    pub mod check;
     pub mod crc64;
     pub mod format;
     pub mod media;

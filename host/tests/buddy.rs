@@ -27,7 +27,10 @@ impl Model {
     }
     fn set(&mut self, b: Block, free: bool) {
         for p in b.pgoff..b.pgoff + b.pages() {
-            assert_ne!(self.free[p as usize], free, "page {p} already in that state");
+            assert_ne!(
+                self.free[p as usize], free,
+                "page {p} already in that state"
+            );
             self.free[p as usize] = free;
         }
     }
@@ -55,8 +58,14 @@ fn check<S: Seq<u64>>(b: &Buddy<S>, m: &Model) {
         }
         sum += blk.pages();
         if blk.order + 1 < MAX_ORDER {
-            let buddy = Block { pgoff: blk.pgoff ^ blk.pages(), order: blk.order };
-            assert!(!blocks.contains(&buddy), "unmerged buddies {blk:?} {buddy:?}");
+            let buddy = Block {
+                pgoff: blk.pgoff ^ blk.pages(),
+                order: blk.order,
+            };
+            assert!(
+                !blocks.contains(&buddy),
+                "unmerged buddies {blk:?} {buddy:?}"
+            );
         }
     }
     assert_eq!(cover, m.free, "free blocks differ from the model");
@@ -82,7 +91,10 @@ fn step<S: Seq<u64>>(b: &mut Buddy<S>, m: &mut Model, held: &mut Vec<Block>, rng
             }
             Err(e) => {
                 assert_eq!(e, BuddyError::NoSpace);
-                assert!(!m.has_aligned_free(order), "NoSpace with room for order {order}");
+                assert!(
+                    !m.has_aligned_free(order),
+                    "NoSpace with room for order {order}"
+                );
             }
         }
     } else {
@@ -100,13 +112,20 @@ fn rebuild_carves_every_busy_pattern() {
         for mask in 0u32..1 << 12 {
             let mut busy: Vec<Block> = (0..12)
                 .filter(|i| mask & (1 << i) != 0)
-                .map(|i| Block { pgoff: start + i, order: 0 })
+                .map(|i| Block {
+                    pgoff: start + i,
+                    order: 0,
+                })
                 .collect();
             let m = Model::new(start, end, &busy);
             let b = built(start, end, &mut busy);
             check(&b, &m);
             for order in 0..5 {
-                assert_eq!(b.can_alloc(order), m.has_aligned_free(order), "mask {mask:#x}");
+                assert_eq!(
+                    b.can_alloc(order),
+                    m.has_aligned_free(order),
+                    "mask {mask:#x}"
+                );
             }
         }
     }
@@ -139,7 +158,14 @@ fn exhaustive_alloc_free_on_tiny_regions() {
                         }
                         check(&b, &m);
                     }
-                    let perm = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+                    let perm = [
+                        [0, 1, 2],
+                        [0, 2, 1],
+                        [1, 0, 2],
+                        [1, 2, 0],
+                        [2, 0, 1],
+                        [2, 1, 0],
+                    ];
                     for &i in &perm[free_order] {
                         if let Some(&blk) = held.get(i) {
                             b.free(blk.pgoff, blk.order).expect("free");
@@ -198,17 +224,28 @@ fn randomized_against_model() {
 
 #[test]
 fn whole_region_merges_to_max_order_blocks() {
-    let start = 4096;
+    let start = 1 << (MAX_ORDER - 1);
     let end = start + 3 * (1 << (MAX_ORDER - 1)) + 5;
     let mut b = built(start, end, &mut []);
     let tops = b.free_blocks().filter(|x| x.order == MAX_ORDER - 1).count();
     assert_eq!(tops, 3);
     assert_eq!(b.free_pages(), end - start);
     let p = b.alloc(0).expect("alloc");
-    assert_eq!(p, start, "lowest page of the smallest fitting block");
-    assert_eq!(b.free_pages(), end - start - 1);
+    assert_eq!(
+        p,
+        end - 1,
+        "the smallest fitting block is the single tail page"
+    );
+    let q = b.alloc(1).expect("alloc");
+    assert_eq!(q, end - 5, "split the 4-page tail block, lower half");
+    assert_eq!(b.free_pages(), end - start - 3);
     b.free(p, 0).expect("free");
-    assert_eq!(b.free_blocks().filter(|x| x.order == MAX_ORDER - 1).count(), 3);
+    b.free(q, 1).expect("free");
+    assert_eq!(b.free_pages(), end - start);
+    assert_eq!(
+        b.free_blocks().filter(|x| x.order == MAX_ORDER - 1).count(),
+        3
+    );
     assert_eq!(b.alloc(MAX_ORDER), Err(BuddyError::Invalid));
 }
 
@@ -220,38 +257,50 @@ fn invalid_frees_change_nothing() {
     let before: Vec<Block> = b.free_blocks().collect();
     let free = b.free_pages();
     for (pgoff, order) in [
-        (p, 4),                 // larger than allocated: overlaps free pages
-        (p + 1, 1),             // misaligned
-        (p + 8, 0),             // free page: double free
-        (0, 0),                 // below the region
-        (end, 0),               // past the end
-        (end - 1, 1),           // straddles the end
-        (p, MAX_ORDER),         // bad order
+        (p, 4),         // larger than allocated: overlaps free pages
+        (p + 1, 1),     // misaligned
+        (p + 8, 0),     // free page: double free
+        (0, 0),         // below the region
+        (end, 0),       // past the end
+        (end - 1, 1),   // straddles the end
+        (p, MAX_ORDER), // bad order
     ] {
-        assert_eq!(b.free(pgoff, order), Err(BuddyError::Invalid), "{pgoff} {order}");
+        assert_eq!(
+            b.free(pgoff, order),
+            Err(BuddyError::Invalid),
+            "{pgoff} {order}"
+        );
         assert!(b.free_blocks().eq(before.iter().copied()));
         assert_eq!(b.free_pages(), free);
     }
     b.free(p, 3).expect("free");
     assert_eq!(b.free(p, 3), Err(BuddyError::Invalid), "double free");
-    assert_eq!(b.free(p + 2, 1), Err(BuddyError::Invalid), "free of part of a free block");
+    assert_eq!(
+        b.free(p + 2, 1),
+        Err(BuddyError::Invalid),
+        "free of part of a free block"
+    );
 }
 
 #[test]
 fn rebuild_rejects_bad_busy_ranges() {
     let blk = |pgoff, order| Block { pgoff, order };
     let cases: [&[Block]; 6] = [
-        &[blk(16, 2), blk(18, 0)],   // overlap
-        &[blk(16, 3), blk(16, 0)],   // same start
-        &[blk(8, 0)],                // below start
-        &[blk(96, 5)],               // past end
-        &[blk(17, 1)],               // misaligned
-        &[blk(16, MAX_ORDER)],       // bad order
+        &[blk(16, 2), blk(18, 0)], // overlap
+        &[blk(16, 3), blk(16, 0)], // same start
+        &[blk(8, 0)],              // below start
+        &[blk(128, 0)],            // past end
+        &[blk(17, 1)],             // misaligned
+        &[blk(16, MAX_ORDER)],     // bad order
     ];
     for busy in cases {
         let mut b = built(16, 128, &mut []);
         let mut busy = busy.to_vec();
-        assert_eq!(b.rebuild(16, 128, &mut busy), Err(BuddyError::Invalid), "{busy:?}");
+        assert_eq!(
+            b.rebuild(16, 128, &mut busy),
+            Err(BuddyError::Invalid),
+            "{busy:?}"
+        );
         assert_eq!(b.free_pages(), 0);
         assert_eq!(b.free_blocks().count(), 0);
         assert_eq!(b.alloc(0), Err(BuddyError::NoSpace));
@@ -263,11 +312,23 @@ fn rebuild_rejects_bad_busy_ranges() {
 
 #[test]
 fn rebuild_cost_follows_records_not_size() {
-    // A 2^40-page region with two busy ranges: a handful of blocks, built instantly.
-    let mut busy = [Block { pgoff: 1 << 30, order: 0 }, Block { pgoff: 1 << 35, order: 19 }];
-    let b = built(4096, 1 << 40, &mut busy);
-    assert!(b.free_blocks().count() < 4 * 64);
-    assert_eq!(b.free_pages(), (1 << 40) - 4096 - 1 - (1 << 19));
+    // A 1 TiB region (2^28 pages) with two busy ranges: one block per 2^19 pages plus a few
+    // per gap edge, built instantly.
+    let end = 1u64 << 28;
+    let mut busy = [
+        Block {
+            pgoff: 1 << 25,
+            order: 0,
+        },
+        Block {
+            pgoff: 1 << 27,
+            order: 19,
+        },
+    ];
+    let b = built(4096, end, &mut busy);
+    let edges = 3 * 2 * u64::from(MAX_ORDER);
+    assert!((b.free_blocks().count() as u64) <= (end >> (MAX_ORDER - 1)) + edges);
+    assert_eq!(b.free_pages(), end - 4096 - 1 - (1 << 19));
 }
 
 /// A `Vec` that refuses to grow past a capacity the test changes at will.
@@ -308,7 +369,10 @@ fn out_of_memory_rolls_back() {
     let mut rng = XorShift::new(7);
     let (start, end) = (0u64, 256u64);
     let cap = Rc::new(Cell::new(usize::MAX));
-    let mut b = Buddy::new(Capped { v: Vec::new(), cap: cap.clone() });
+    let mut b = Buddy::new(Capped {
+        v: Vec::new(),
+        cap: cap.clone(),
+    });
     b.rebuild(start, end, &mut []).expect("rebuild");
     let mut m = Model::new(start, end, &[]);
     let mut held: Vec<Block> = Vec::new();
@@ -328,7 +392,10 @@ fn out_of_memory_rolls_back() {
                     false
                 }
                 Err(e) => {
-                    assert!(e == BuddyError::NoMem || (e == BuddyError::NoSpace && !m.has_aligned_free(order)));
+                    assert!(
+                        e == BuddyError::NoMem
+                            || (e == BuddyError::NoSpace && !m.has_aligned_free(order))
+                    );
                     nomem += usize::from(e == BuddyError::NoMem);
                     true
                 }
@@ -350,7 +417,10 @@ fn out_of_memory_rolls_back() {
             }
         };
         if failed {
-            assert!(b.free_blocks().eq(snapshot.iter().copied()), "failed op changed state");
+            assert!(
+                b.free_blocks().eq(snapshot.iter().copied()),
+                "failed op changed state"
+            );
             assert_eq!(b.free_pages(), free);
         }
         cap.set(usize::MAX);

@@ -1,0 +1,109 @@
+//! `bcache-nvm`: format, show and check nvm-pages namespaces (bcache journal on NVDIMM).
+//!
+//! Exit status: 0 on success (for `check`: a clean set), 1 when `check` finds problems,
+//! 2 on any error (usage, I/O, refusal); errors print `bcache-nvm: DEVICE: REASON` to stderr.
+
+mod check;
+mod device;
+mod format;
+mod show;
+mod uuid;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use device::{open_all, Device, Error};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Format, show and check nvm-pages namespaces (bcache journal on NVDIMM)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Format the namespaces of one new set (`bcache make -M`); the first is namespace 0.
+    Format {
+        /// Overwrite an existing nvm-pages superblock.
+        #[arg(long)]
+        force: bool,
+        /// Namespace devices (block devices or files), at most 8.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Print superblocks, set header, heads, records and page totals.
+    Show {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The namespaces of one set, in any order.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Check every on-media invariant; one line per problem.
+    Check {
+        /// The namespaces of one set, in any order.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+}
+
+/// Opens read-only and loads the metadata area of every device.
+fn load(paths: &[String]) -> Result<Vec<Device>, Error> {
+    let mut devices = open_all(paths, false)?;
+    for dev in &mut devices {
+        dev.load()?;
+    }
+    Ok(devices)
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.command {
+        Command::Format { force, devices } => {
+            format::run(&devices, force).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Show {
+            json,
+            devices: paths,
+        } => {
+            let devices = load(&paths)?;
+            let set = show::collect(&devices);
+            let out = if json {
+                format!("{:#}\n", set.to_json(&devices, &paths))
+            } else {
+                set.to_text(&devices, &paths)
+            };
+            std::io::stdout()
+                .write_all(out.as_bytes())
+                .map_err(|e| Error::new("stdout", e))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { devices: paths } => {
+            let devices = load(&paths)?;
+            let summary = check::run(&devices);
+            if summary.problems > 0 {
+                return Ok(ExitCode::from(1));
+            }
+            println!(
+                "{}: clean, {} namespace(s), {} record(s)",
+                paths.join(" "),
+                devices.len(),
+                summary.records
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    run(Cli::parse()).unwrap_or_else(|e| {
+        eprintln!("bcache-nvm: {e}");
+        ExitCode::from(2)
+    })
+}
