@@ -14,14 +14,22 @@ use kernel::prelude::*;
 #[path = "nvmpg"]
 pub mod nvmpg {
     //! nvm-pages: pure `no_std` code shared with the host crate.
+    pub mod alloc;
+    pub mod buddy;
+    pub mod check;
     pub mod crc64;
+    pub mod format;
     pub mod media;
+    pub mod reclist;
+    pub mod seq;
 }
 
 #[path = "rust"]
 pub mod wrap {
     //! Safe wrappers over C APIs (bcache's own C, KUnit, crc64) that `kernel` lacks.
     pub mod bcache_c;
+    pub mod dax;
+    pub mod kvec_seq;
     #[cfg(bnvm_kunit)]
     pub mod kunit;
 }

@@ -11,13 +11,19 @@
 
 use crate::nvmpg::media::{Media, OutOfRange};
 use core::ffi::{c_char, c_long, c_ulong, c_void};
+use kernel::error::code::{EINVAL, EIO, ENODEV};
 use core::ptr::NonNull;
 use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
 
+/// `EOPNOTSUPP`, `EOVERFLOW`: not among `kernel::error::code` in 6.12.
+fn errno(e: u32) -> Error {
+    Error::from_errno(-(e as i32))
+}
+
 extern "C" {
-    fn bnvm_bdev_open_rw(path: *const c_char, holder: *mut c_void) -> *mut bindings::file;
-    fn bnvm_bdev_nr_bytes(bdev_file: *mut bindings::file) -> u64;
-    fn bnvm_dax_get(bdev_file: *mut bindings::file, start: *mut u64, holder: *mut c_void)
+    fn bnvm_bdev_open_rw(path: *const c_char, holder: *mut c_void) -> *mut c_void;
+    fn bnvm_bdev_nr_bytes(bdev_file: *mut c_void) -> u64;
+    fn bnvm_dax_get(bdev_file: *mut c_void, start: *mut u64, holder: *mut c_void)
         -> *mut c_void;
     fn bnvm_dax_put(dax: *mut c_void, holder: *mut c_void);
     fn bnvm_dax_map(dax: *mut c_void, pgoff: c_ulong, nr: c_long, kaddr: *mut *mut c_void)
@@ -48,7 +54,7 @@ struct Extent {
 /// - `extents` are sorted, contiguous from 0, cover exactly `[0, len)`, and each maps
 ///   `extent.len` bytes of the namespace at `extent.kaddr`, valid while `dax` is held.
 pub struct DaxNamespace {
-    file: NonNull<bindings::file>,
+    file: NonNull<c_void>,
     dax: NonNull<c_void>,
     extents: KVec<Extent>,
     len: u64,
@@ -73,7 +79,7 @@ impl DaxNamespace {
         let holder_ptr: *mut c_void = (&mut *holder as *mut u8).cast();
         // SAFETY: `path` is NUL-terminated; `holder_ptr` stays valid as long as the device
         // is held (it moves into the returned value, which releases the device in `drop`).
-        let file = from_err_ptr(unsafe { bnvm_bdev_open_rw(path.as_char_ptr(), holder_ptr) })?;
+        let file = from_err_ptr(unsafe { bnvm_bdev_open_rw(path.as_char_ptr().cast(), holder_ptr) })?;
         let file = NonNull::new(file).ok_or(ENODEV)?;
         // From here on, `Opened` releases what has been taken if we return early.
         let mut opened = Opened { file, dax: None, holder: holder_ptr };
@@ -82,7 +88,7 @@ impl DaxNamespace {
         let mut start_off = 0u64;
         // SAFETY: as above; `start_off` is a valid out pointer.
         let dax = unsafe { bnvm_dax_get(file.as_ptr(), &mut start_off, holder_ptr) };
-        let dax = NonNull::new(dax).ok_or(EOPNOTSUPP)?;
+        let dax = NonNull::new(dax).ok_or_else(|| errno(bindings::EOPNOTSUPP))?;
         opened.dax = Some(dax);
         if len == 0 || len % PAGE != 0 || start_off % PAGE != 0 {
             return Err(EINVAL);
@@ -126,7 +132,7 @@ fn map_all(dax: NonNull<c_void>, first: u64, pages: u64) -> Result<KVec<Extent>>
     let mut extents = KVec::new();
     let mut done = 0u64;
     while done < pages {
-        let want = c_long::try_from(pages - done).map_err(|_| EOVERFLOW)?;
+        let want = c_long::try_from(pages - done).map_err(|_| errno(bindings::EOVERFLOW))?;
         let mut kaddr: *mut c_void = core::ptr::null_mut();
         // SAFETY: `dax` is a live DAX device we hold; `kaddr` is a valid out pointer.
         let got = unsafe { bnvm_dax_map(dax.as_ptr(), (first + done) as c_ulong, want, &mut kaddr) };
@@ -146,7 +152,7 @@ fn map_all(dax: NonNull<c_void>, first: u64, pages: u64) -> Result<KVec<Extent>>
 
 /// What `open` has taken so far; released if `open` fails half way.
 struct Opened {
-    file: NonNull<bindings::file>,
+    file: NonNull<c_void>,
     dax: Option<NonNull<c_void>>,
     holder: *mut c_void,
 }
@@ -157,13 +163,13 @@ impl Drop for Opened {
     }
 }
 
-fn release(file: NonNull<bindings::file>, dax: Option<NonNull<c_void>>, holder: *mut c_void) {
+fn release(file: NonNull<c_void>, dax: Option<NonNull<c_void>>, holder: *mut c_void) {
     if let Some(dax) = dax {
         // SAFETY: `dax` was got with `holder` and is put once, here.
         unsafe { bnvm_dax_put(dax.as_ptr(), holder) };
     }
     // SAFETY: `file` was opened by `bnvm_bdev_open_rw` and is put once, here.
-    unsafe { bindings::fput(file.as_ptr()) };
+    unsafe { bindings::fput(file.as_ptr().cast()) };
 }
 
 impl Drop for DaxNamespace {

@@ -4,6 +4,10 @@
 //! Input layout: bytes 0..2 = namespace size in pages past the 16 MiB reserved area (LE u16),
 //! byte 2 bit 0 = also pass a second namespace (the same bytes with `this_ns` = 1), the rest is
 //! laid over the namespace from its sb (byte 4096) on; everything else reads as zeros.
+//!
+//! Run (stable toolchain, no sanitizer needed for safe code), from `fuzz/`:
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none check corpus/check seeds/check -- -max_len=45000`
+//! (`seeds/check` holds formatted images with records and a two-block chain).
 
 #![no_main]
 

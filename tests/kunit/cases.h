@@ -9,7 +9,9 @@
 struct kunit;
 
 #define BNVM_KUNIT_CASES(X)		\
-	X(crc64_matches_kernel)
+	X(crc64_matches_kernel)		\
+	X(dax_store_read_back)		\
+	X(dax_open_errors)
 
 #define BNVM_KUNIT_DECLARE(name) void bnvm_kunit_##name(struct kunit *test);
 BNVM_KUNIT_CASES(BNVM_KUNIT_DECLARE)

@@ -4,3 +4,5 @@
 
 #[path = "crc64.rs"]
 mod crc64;
+#[path = "dax.rs"]
+mod dax;
