@@ -9,14 +9,15 @@
 //! allocatable region `[start, end)`, and `free_pages` is the sum of their sizes. Every public
 //! operation either succeeds or leaves the state unchanged.
 
+use super::format::Rec;
 use super::seq::{NoMem, Seq};
 
-/// Number of block orders: a block is `2^order` pages with `order < MAX_ORDER`
-/// (`BCH_MAX_ORDER`).
-pub const MAX_ORDER: u8 = 20;
+/// Number of block orders (`BCH_MAX_ORDER`): a block is `2^order` pages with
+/// `order < MAX_ORDER`.
+pub use super::format::MAX_ORDER;
 
 /// Page offsets must stay below this bound (the width of `bch_nvmpg_rec.pgoff`).
-pub const PGOFF_LIMIT: u64 = 1 << 52;
+pub const PGOFF_LIMIT: u64 = 1 << Rec::PGOFF_BITS;
 
 const ORDER_SHIFT: u32 = 56;
 

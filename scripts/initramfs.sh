@@ -20,17 +20,18 @@ done
 
 # Dynamically linked programs with their libraries and loader.
 copy_prog() {
-	local prog=$1 lib
-	install -D "$prog" "$root$prog"
+	local prog=$1 dest=${2:-$1} lib
+	install -D "$prog" "$root$dest"
 	for lib in $(ldd "$prog" | grep -o '/[^ ]*' | sort -u); do
 		[ -e "$root$lib" ] || install -D "$lib" "$root$lib"
 	done
 }
-for p in /usr/bin/ndctl /usr/sbin/make-bcache /usr/sbin/bcache-super-show /usr/bin/fio \
-	"$OUT/bcache-nvm"; do
+for p in /usr/bin/ndctl /usr/sbin/make-bcache /usr/sbin/bcache-super-show /usr/bin/fio; do
 	[ -x "$p" ] || die "initramfs: $p missing"
 	copy_prog "$p"
 done
+[ -x "$OUT/bcache-nvm" ] || die "initramfs: $OUT/bcache-nvm missing"
+copy_prog "$OUT/bcache-nvm" /usr/sbin/bcache-nvm
 
 install -m 644 "$OUT/bcache.ko" "$root/lib/modules/bcache.ko"
 install -m 644 "$OUT/kunit/bcache.ko" "$root/lib/modules/bcache-kunit.ko"

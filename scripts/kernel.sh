@@ -2,26 +2,32 @@
 # Builds the Rust-enabled test kernel, or reuses the cached build with the same inputs.
 #
 # The tree is unpacked from Debian's linux-source package, configured as x86_64_defconfig plus
-# scripts/kernel.fragment, built (bzImage + modules) and kept under $CACHE/kernel-<key>, where
+# scripts/kernel.fragment, built (bzImage + modules) in $CACHE/kernel-<key>, where
 # <key> hashes the source package version, the fragment, the Rust/bindgen versions and this
 # script. A finished build carries a .done marker; a half-built tree is never reused.
 source "$(dirname "$0")/lib.sh"
 
 KDIR=$(kernel_dir)
+if [ -n "${BCACHE_NVM_KDIR:-}" ]; then
+	[ -f "$KDIR/arch/x86/boot/bzImage" ] || die "BCACHE_NVM_KDIR=$KDIR holds no built kernel"
+	log "kernel: using BCACHE_NVM_KDIR=$KDIR"
+	exit 0
+fi
 if [ -f "$KDIR/.done" ]; then
 	log "kernel: cached at $KDIR"
 	exit 0
 fi
 
+# A tree without .done is a half-built leftover: start it again from scratch. The tree is
+# built where it stays, so the paths compiled into it are the ones used later.
 mkdir -p "$CACHE"
-tmp="$KDIR.partial"
-rm -rf "$tmp"
-mkdir -p "$tmp"
+rm -rf "$KDIR"
+mkdir -p "$KDIR"
 log "kernel: unpacking /usr/src/$KSRC_PKG.tar.xz"
-tar -C "$tmp" --strip-components=1 -xf "/usr/src/$KSRC_PKG.tar.xz"
+tar -C "$KDIR" --strip-components=1 -xf "/usr/src/$KSRC_PKG.tar.xz"
 
 mapfile -t vars < <(kmake_vars)
-cd "$tmp"
+cd "$KDIR"
 make -s "${vars[@]}" x86_64_defconfig
 scripts/kconfig/merge_config.sh -m -O . .config "$REPO/scripts/kernel.fragment" >/dev/null
 make -s "${vars[@]}" olddefconfig
@@ -40,10 +46,8 @@ make -s "${vars[@]}" rustavailable >/dev/null || die "Rust toolchain not usable 
 log "kernel: building bzImage and modules (about 10 minutes on 2 cores)"
 make -s -j"$(nproc)" "${vars[@]}" bzImage modules
 touch .done
-cd /
 # Keep only the build for the current inputs.
 for old in "$CACHE"/kernel-*; do
-	[ "$old" = "$tmp" ] || [ "$old" = "$KDIR" ] || rm -rf "$old"
+	[ "$old" = "$KDIR" ] || rm -rf "$old"
 done
-mv "$tmp" "$KDIR"
 log "kernel: built at $KDIR"

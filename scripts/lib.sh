@@ -41,4 +41,5 @@ kernel_key() {
 	} | sha256sum | cut -c1-16
 }
 
-kernel_dir() { echo "$CACHE/kernel-$(kernel_key)"; }
+# BCACHE_NVM_KDIR points the scripts at another built tree (one's own kernel work, say).
+kernel_dir() { echo "${BCACHE_NVM_KDIR:-$CACHE/kernel-$(kernel_key)}"; }

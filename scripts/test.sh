@@ -87,6 +87,9 @@ else
 	failed_step "kunit: no KTAP from the guest"
 fi
 
+# --- The user-space tool on the guest's real namespace.
+vm_run nvm-tool nvm-tool.sh
+
 # --- Our module IS bcache: write a pattern, power off, boot, register, read it back.
 state=$(mktemp -d)
 vm_run bcache-write --state "$state" bcache-write.sh 8
