@@ -10,6 +10,7 @@
 //! - [`wrap`]: safe wrappers over C APIs the 6.12 `kernel` crate lacks.
 
 use kernel::prelude::*;
+use nvmpg::registry::Registry;
 
 #[path = "nvmpg"]
 pub mod nvmpg {
@@ -21,7 +22,15 @@ pub mod nvmpg {
     pub mod format;
     pub mod media;
     pub mod reclist;
+    pub mod registry;
     pub mod seq;
+    pub mod sort;
+}
+
+#[path = "sysfs"]
+pub mod sysfs {
+    //! sysfs nodes under `/sys/fs/bcache`.
+    pub mod nvdimm_meta;
 }
 
 #[path = "rust"]
@@ -46,19 +55,29 @@ module! {
     license: "GPL",
 }
 
-/// The loaded module. Dropping it runs bcache's exit.
+/// The loaded module. Dropping it runs bcache's exit, then releases the NVDIMM set.
 ///
 /// # Invariants
 ///
-/// bcache's init has succeeded and its exit has not run yet.
-struct BcacheNvm;
+/// bcache's init has succeeded and its exit has not run yet; `registry` is published.
+struct BcacheNvm {
+    registry: Pin<KBox<Registry>>,
+}
 
 impl kernel::Module for BcacheNvm {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        wrap::bcache_c::init()?;
+        let registry = KBox::pin_init(Registry::new(), GFP_KERNEL)?;
+        // SAFETY: the registry is withdrawn in `drop` (or just below on failure), after
+        // bcache's exit removed the sysfs files whose handlers use it; kernfs waits for
+        // running handlers when it removes a file.
+        unsafe { Registry::publish(registry.as_ref()) };
+        if let Err(e) = wrap::bcache_c::init() {
+            Registry::withdraw();
+            return Err(e);
+        }
         pr_info!("bcache-nvm loaded\n");
-        // INVARIANT: `init` succeeded just above.
-        Ok(BcacheNvm)
+        // INVARIANT: `init` succeeded and the registry is published.
+        Ok(BcacheNvm { registry })
     }
 }
 
@@ -66,5 +85,8 @@ impl Drop for BcacheNvm {
     fn drop(&mut self) {
         // The type invariant says bcache's init succeeded and this is the only exit.
         wrap::bcache_c::exit();
+        Registry::withdraw();
+        // Unmaps and releases every registered namespace (`registry` drops after this).
+        let _ = &self.registry;
     }
 }

@@ -13,4 +13,16 @@
 int bcache_init(void);
 void bcache_exit(void);
 
+/*
+ * sysfs/nvdimm_meta.rs: /sys/fs/bcache/{register_nvdimm_meta,unregister_nvdimm_meta,nvdimm_meta}.
+ * Stores return the size written or -errno; the show returns the bytes put in buf.
+ */
+struct kobject;
+struct kobj_attribute;
+ssize_t bch_nvmpg_sysfs_register(struct kobject *k, struct kobj_attribute *attr,
+				 const char *buf, size_t size);
+ssize_t bch_nvmpg_sysfs_unregister(struct kobject *k, struct kobj_attribute *attr,
+				   const char *buf, size_t size);
+ssize_t bch_nvmpg_sysfs_show(struct kobject *k, struct kobj_attribute *attr, char *buf);
+
 #endif /* _BCACHE_NVM_HOOKS_H */

@@ -11,6 +11,7 @@
 
 use super::format::Rec;
 use super::seq::{NoMem, Seq};
+use super::sort::heapsort;
 
 /// Number of block orders (`BCH_MAX_ORDER`): a block is `2^order` pages with
 /// `order < MAX_ORDER`.
@@ -111,7 +112,7 @@ impl<S: Seq<u64>> Buddy<S> {
         if start > end || end > PGOFF_LIMIT {
             return Err(BuddyError::Invalid);
         }
-        busy.sort_unstable();
+        heapsort(busy);
         let mut at = start;
         for b in busy.iter() {
             if !b.is_valid_in(at, end) {
@@ -121,7 +122,7 @@ impl<S: Seq<u64>> Buddy<S> {
             at = b.pgoff + b.pages();
         }
         self.carve(at, end).inspect_err(|_| self.keys.clear())?;
-        self.keys.as_mut_slice().sort_unstable();
+        heapsort(self.keys.as_mut_slice());
         self.start = start;
         self.end = end;
         self.free_pages = self.keys.as_slice().iter().map(|&k| unkey(k).pages()).sum();

@@ -194,6 +194,19 @@ impl Media for DaxNamespace {
     }
 
     fn store(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {
+        // An aligned 8-byte store must reach the media whole (records, links, counters: see
+        // `nvmpg/media.rs`), so it is one 64-bit store, never a byte copy.
+        if let Ok(word) = <[u8; 8]>::try_from(src) {
+            if off % 8 == 0 {
+                return self.pieces(off, 8, |p, _, n| {
+                    if n == 8 {
+                        // SAFETY: `p` maps 8 writable bytes, 8-byte aligned because the
+                        // extents start on page boundaries and `off` is aligned.
+                        unsafe { core::ptr::write_volatile(p.cast::<u64>(), u64::from_ne_bytes(word)) }
+                    }
+                });
+            }
+        }
         let base = src.as_ptr();
         self.pieces(off, src.len() as u64, |p, done, n| {
             // SAFETY: as in `read`, with the roles swapped; `&mut self` makes us the only writer.

@@ -10,11 +10,21 @@ cd "$REPO"
 
 # The KUnit build and the plain build share the C objects; only the Rust root and the
 # suite table differ, so the second make recompiles little.
+# Warnings are errors: rustc and gcc already fail on theirs (CONFIG_WERROR); modpost and
+# objtool only warn, so their warnings are caught here.
+kmake() {
+	local log="$OUT/make.log"
+	make -s KDIR="$KDIR" "$@" 2>&1 | tee "$log"
+	[ "${PIPESTATUS[0]}" = 0 ] || die "build: make $* failed"
+	if grep -qi 'warning' "$log"; then
+		die "build: make $* gave warnings"
+	fi
+}
 log "build: bcache.ko with KUnit suites"
-make -s KDIR="$KDIR" KUNIT=1
+kmake KUNIT=1
 cp bcache.ko "$OUT/kunit/bcache.ko"
 log "build: bcache.ko"
-make -s KDIR="$KDIR" KUNIT=0
+kmake KUNIT=0
 cp bcache.ko "$OUT/bcache.ko"
 
 log "build: bcache-nvm tool"

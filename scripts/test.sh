@@ -90,6 +90,9 @@ fi
 # --- The user-space tool on the guest's real namespace.
 vm_run nvm-tool nvm-tool.sh
 
+# --- register_nvdimm_meta and friends: happy path and every refusal.
+vm_run nvm-register nvm-register.sh
+
 # --- Our module IS bcache: write a pattern, power off, boot, register, read it back.
 state=$(mktemp -d)
 vm_run bcache-write --state "$state" bcache-write.sh 8

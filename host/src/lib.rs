@@ -19,6 +19,7 @@ pub mod nvmpg {
     pub mod media;
     pub mod reclist;
     pub mod seq;
+    pub mod sort;
 }
 
 pub mod crash;

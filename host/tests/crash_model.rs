@@ -142,4 +142,3 @@ fn marks_count_returned_operations() {
     seen.dedup();
     assert_eq!(seen, [(0, 0), (1, 1), (2, 2)]);
 }
-

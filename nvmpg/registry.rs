@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's nvm-pages set: the allocator over the registered, DAX-mapped namespaces,
+//! behind one mutex, with the paths users registered them by (kernel only).
+//!
+//! The module root owns the [`Registry`] and publishes it for the sysfs handlers (C calls
+//! them with no context pointer) before bcache's init creates the sysfs files; it withdraws
+//! it only after bcache's exit has removed them, and kernfs drains running handlers on removal.
+
+use super::alloc::{Allocator, Error};
+use super::format::NS_MAX;
+use crate::wrap::{dax::DaxNamespace, kvec_seq::KernelSeqs};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::{
+    error::code::*,
+    new_mutex,
+    prelude::*,
+    str::{CStr, CString},
+    sync::Mutex,
+};
+
+/// The allocator as the kernel instantiates it.
+pub type KernelAllocator = Allocator<DaxNamespace, KernelSeqs>;
+
+/// Maps an allocator error to the errno users see.
+pub fn errno(e: Error) -> kernel::error::Error {
+    match e {
+        Error::NoSpace => ENOSPC,
+        Error::Invalid | Error::Corrupt(_) => EINVAL,
+        Error::NoMem => ENOMEM,
+        Error::NotFound => ENOENT,
+        Error::Exists => EBUSY,
+        Error::Media => EIO,
+    }
+}
+
+/// The registered set.
+pub struct Set {
+    /// The allocator over the registered namespaces.
+    pub alloc: KernelAllocator,
+    /// The path each registered namespace was registered by, by namespace id.
+    pub paths: [Option<CString>; NS_MAX],
+    /// Owners whose ranges a running cache set uses; the set cannot be unregistered then.
+    pub busy_owners: usize,
+}
+
+/// The module's registry of NVDIMM meta devices.
+#[pin_data]
+pub struct Registry {
+    #[pin]
+    set: Mutex<Set>,
+}
+
+/// The published registry, for the sysfs handlers; null when none is published.
+static PUBLISHED: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            set <- new_mutex!(
+                Set { alloc: Allocator::new(), paths: Default::default(), busy_owners: 0 },
+                "Registry::set"
+            ),
+        })
+    }
+
+    /// Makes `this` the registry [`Registry::with`] finds.
+    ///
+    /// # Safety
+    ///
+    /// `this` must stay valid until [`Registry::withdraw`] has returned and no caller of
+    /// [`Registry::with`] can still be running.
+    pub unsafe fn publish(this: Pin<&Self>) {
+        let p = &*this as *const Self as *mut Self;
+        PUBLISHED.store(p, Ordering::Release);
+    }
+
+    /// Withdraws the published registry.
+    pub fn withdraw() {
+        PUBLISHED.store(core::ptr::null_mut(), Ordering::Release);
+    }
+
+    /// Runs `f` on the set, under its lock. `ENODEV` if no registry is published.
+    pub fn with<R>(f: impl FnOnce(&mut Set) -> R) -> Result<R> {
+        let p = PUBLISHED.load(Ordering::Acquire);
+        if p.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: a published registry stays valid until it is withdrawn and its users are
+        // gone (the contract of `publish`).
+        let reg = unsafe { &*p };
+        let mut set = reg.set.lock();
+        Ok(f(&mut set))
+    }
+}
+
+impl Set {
+    /// Registers the namespace at `path`: opens and maps it (before taking the lock),
+    /// checks its sb and adds it to the set. Returns its namespace id. Every failure is
+    /// logged with the device and the reason.
+    pub fn register(path: CString) -> Result<u8> {
+        if Registry::with(|set| set.find(&path).is_some())? {
+            pr_err!("register_nvdimm_meta: {}: already registered\n", &*path);
+            return Err(EBUSY);
+        }
+        let ns = DaxNamespace::open(&path).inspect_err(|&e| {
+            pr_err!("register_nvdimm_meta: {}: {} ({})\n", &*path, open_reason(e), e.to_errno());
+        })?;
+        Registry::with(|set| {
+            if set.find(&path).is_some() {
+                pr_err!("register_nvdimm_meta: {}: already registered\n", &*path);
+                return Err(EBUSY);
+            }
+            let id = set.alloc.register(ns).map_err(|e| {
+                pr_err!("register_nvdimm_meta: {}: {} ({})\n", &*path, Reason(e), errno(e).to_errno());
+                errno(e)
+            })?;
+            let free = set.alloc.buddy(id).map_or(0, |b| b.free_pages());
+            pr_info!("nvm-pages: {}: registered as namespace {}, {} pages free\n", &*path, id, free);
+            if let Some(slot) = set.paths.get_mut(usize::from(id)) {
+                *slot = Some(path);
+            }
+            Ok(id)
+        })?
+    }
+
+    /// The namespace id registered by `path`.
+    pub fn find(&self, path: &CStr) -> Option<u8> {
+        let i = self.paths.iter().position(|p| p.as_ref().is_some_and(|p| p.as_bytes() == path.as_bytes()))?;
+        u8::try_from(i).ok()
+    }
+}
+
+/// Why opening a device failed, for dmesg.
+fn open_reason(e: kernel::error::Error) -> &'static str {
+    if e == ENOENT {
+        "no such device"
+    } else if e == EBUSY {
+        "device busy (held by someone else)"
+    } else if e.to_errno() == -(kernel::bindings::EOPNOTSUPP as i32) {
+        "not DAX-capable (needs an fsdax namespace)"
+    } else if e == ENOTBLK {
+        "not a block device"
+    } else if e == EINVAL {
+        "namespace size or offset not page-aligned"
+    } else {
+        "cannot open or map"
+    }
+}
+
+/// Human-readable reason of an allocator error, for dmesg.
+pub struct Reason(pub Error);
+
+impl core::fmt::Display for Reason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Error::Corrupt(e) => write!(f, "{}", e),
+            Error::Exists => f.write_str("this namespace of the set is already registered"),
+            Error::NoMem => f.write_str("out of memory"),
+            Error::Media => f.write_str("access outside the mapped namespace"),
+            Error::NotFound => f.write_str("not found"),
+            Error::NoSpace => f.write_str("no space"),
+            Error::Invalid => f.write_str("invalid"),
+        }
+    }
+}
