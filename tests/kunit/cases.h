@@ -11,7 +11,11 @@ struct kunit;
 #define BNVM_KUNIT_CASES(X)		\
 	X(crc64_matches_kernel)		\
 	X(dax_store_read_back)		\
-	X(dax_open_errors)
+	X(dax_open_errors)		\
+	X(alloc_free_merge)		\
+	X(owner_isolation)		\
+	X(no_space)			\
+	X(two_boot)
 
 #define BNVM_KUNIT_DECLARE(name) void bnvm_kunit_##name(struct kunit *test);
 BNVM_KUNIT_CASES(BNVM_KUNIT_DECLARE)

@@ -6,3 +6,5 @@
 mod crc64;
 #[path = "dax.rs"]
 mod dax;
+#[path = "alloc.rs"]
+mod alloc;
