@@ -99,6 +99,10 @@ vm_run kunit-boot2 --state "$state" nvm-two-boot.sh
 kunit_count kunit-boot2
 rm -rf "$state"
 
+# --- Two namespaces (-M dev and -M mem) as one set; the KUnit cases again on -M dev.
+vm_run nvm-namespaces nvm-namespaces.sh
+kunit_count nvm-namespaces
+
 # --- The user-space tool on the guest's real namespace.
 vm_run nvm-tool nvm-tool.sh
 

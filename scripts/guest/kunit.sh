@@ -15,5 +15,6 @@ for d in /sys/kernel/debug/kunit/*/; do
 done
 check kunit-unload rmmod bcache
 # What the KUnit cases left on the namespace must still be a clean nvm-pages set.
-check kunit-left-clean bcache-nvm check /dev/pmem0
+# KUNIT_SET names every namespace of the set when /dev/pmem0 is not alone.
+check kunit-left-clean bcache-nvm check ${KUNIT_SET:-/dev/pmem0}
 finish
