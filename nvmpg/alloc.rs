@@ -18,10 +18,8 @@
 //! Memory is allocated (registration, `reserve_free`) before any media store that needs it.
 
 use super::buddy::{Block, Buddy, BuddyError};
-use super::crc64::Crc64;
 use super::format::{
     Field, FormatError, NvmpgOffset, Rec, Sb, MAX_ORDER, NS_MAX, NVMPG_MAGIC, PAGE_SIZE, SB_OFFSET,
-    SB_VERSION_MAX, START,
 };
 use super::media::Media;
 use super::reclist::Lists;
@@ -68,128 +66,35 @@ impl<M: Media, F: SeqFamily> Default for Allocator<M, F> {
     }
 }
 
-/// Reads the sb of `m` and checks what the allocator relies on.
+/// Reads the sb of `m` and checks it: magic, checksum, then [`Sb::check_fields`]. The first
+/// broken rule is the error.
 fn read_sb<M: Media>(m: &M) -> Result<Sb, Error> {
     let at = |off: usize| SB_OFFSET + off as u64;
     let mut raw = [0u8; Sb::SIZE];
     m.read(SB_OFFSET, &mut raw)?;
     let sb = Sb::decode(&raw)?;
     if sb.magic != NVMPG_MAGIC {
-        return Err(FormatError::BadMagic {
-            field: Field::SbMagic,
-            offset: at(Sb::OFF_MAGIC),
-        }
-        .into());
+        return Err(FormatError::BadMagic { field: Field::SbMagic, offset: at(Sb::OFF_MAGIC) }.into());
     }
-    let end = Sb::csum_end(sb.keys).ok_or(FormatError::TooLarge {
-        field: Field::SbKeys,
-        offset: at(Sb::OFF_KEYS),
-        found: sb.keys.into(),
-        max: Sb::MAX_KEYS.into(),
-    })?;
-    let mut crc = Crc64::new();
-    crc.update(raw.get(Sb::CSUM_START..).ok_or(Error::Invalid)?);
-    let mut pos = Sb::SIZE;
-    while pos < end {
-        let piece = raw
-            .get_mut(..(end - pos).min(Sb::SIZE))
-            .ok_or(Error::Invalid)?;
-        m.read(at(pos), piece)?;
-        crc.update(piece);
-        pos += piece.len();
+    if Sb::csum_end(sb.keys).is_none() {
+        let (found, max) = (sb.keys.into(), Sb::MAX_KEYS.into());
+        let offset = at(Sb::OFF_KEYS);
+        return Err(FormatError::TooLarge { field: Field::SbKeys, offset, found, max }.into());
     }
-    if crc.finish() != sb.csum {
-        let (found, expected) = (sb.csum, crc.finish());
-        return Err(FormatError::BadCsum {
-            offset: at(Sb::OFF_CSUM),
-            found,
-            expected,
-        }
-        .into());
+    let expected = Sb::csum_with(&raw, sb.keys, |pos, buf| m.read(at(pos), buf).is_ok())
+        .ok_or(Error::Media)?;
+    if expected != sb.csum {
+        let found = sb.csum;
+        return Err(FormatError::BadCsum { offset: at(Sb::OFF_CSUM), found, expected }.into());
     }
-    if sb.version > SB_VERSION_MAX {
-        return Err(FormatError::BadVersion {
-            offset: at(Sb::OFF_VERSION),
-            found: sb.version,
-        }
-        .into());
+    let mut first = None;
+    sb.check_fields(m.len(), |e| {
+        first.get_or_insert(e);
+    });
+    match first {
+        Some(e) => Err(e.into()),
+        None => Ok(sb),
     }
-    if sb.page_size != PAGE_SIZE {
-        let found = sb.page_size;
-        return Err(FormatError::BadPageSize {
-            offset: at(Sb::OFF_PAGE_SIZE),
-            found,
-        }
-        .into());
-    }
-    if sb.total_ns == 0 || sb.total_ns as usize > NS_MAX {
-        let found = sb.total_ns;
-        return Err(FormatError::BadTotalNs {
-            offset: at(Sb::OFF_TOTAL_NS),
-            found,
-        }
-        .into());
-    }
-    if sb.this_ns >= sb.total_ns {
-        let (found, total_ns) = (sb.this_ns, sb.total_ns);
-        return Err(FormatError::BadThisNs {
-            offset: at(Sb::OFF_THIS_NS),
-            found,
-            total_ns,
-        }
-        .into());
-    }
-    for (field, off, found, expected) in [
-        (
-            Field::SbSbOffset,
-            Sb::OFF_SB_OFFSET,
-            sb.sb_offset,
-            SB_OFFSET,
-        ),
-        (
-            Field::SbPagesOffset,
-            Sb::OFF_PAGES_OFFSET,
-            sb.pages_offset,
-            START,
-        ),
-        (
-            Field::SbFeatureIncompat,
-            Sb::OFF_FEATURE_INCOMPAT,
-            sb.feature_incompat,
-            0,
-        ),
-    ] {
-        if found != expected {
-            return Err(FormatError::BadValue {
-                field,
-                offset: at(off),
-                found,
-                expected,
-            }
-            .into());
-        }
-    }
-    let (offset, found) = (at(Sb::OFF_PAGES_TOTAL), sb.pages_total);
-    let field = Field::SbPagesTotal;
-    if found <= START / PAGE {
-        return Err(FormatError::TooSmall {
-            field,
-            offset,
-            found,
-            min: START / PAGE + 1,
-        }
-        .into());
-    }
-    if found > m.len() / PAGE {
-        return Err(FormatError::TooLarge {
-            field,
-            offset,
-            found,
-            max: m.len() / PAGE,
-        }
-        .into());
-    }
-    Ok(sb)
 }
 
 impl<M: Media, F: SeqFamily> Allocator<M, F> {

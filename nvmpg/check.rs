@@ -5,11 +5,10 @@
 //! more than one fixed structure on the stack), problems and the structures met on the way go
 //! to a [`Visitor`], and the overlap check sorts records in a scratch slice the caller lends.
 
-use super::crc64::Crc64;
 use super::format::{
     Field, FormatError, Head, NvmpgOffset, Rec, RecsHeader, Sb, SetHeader, FIRST_PAGE,
-    HEAD_STATE_ALLOC, HEAD_STATE_FREE, NS_MAX, NVMPG_MAGIC, PAGE_SIZE, RECLIST_HEAD_OFFSET,
-    RECS_MAGIC, SB_OFFSET, SB_VERSION_MAX, START, SYSRECS_BLOCKS,
+    HEAD_STATE_ALLOC, HEAD_STATE_FREE, NS_MAX, NVMPG_MAGIC, RECLIST_HEAD_OFFSET, RECS_MAGIC,
+    SB_OFFSET, SYSRECS_BLOCKS,
 };
 use super::media::OutOfRange;
 
@@ -154,34 +153,13 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
 
     /// bch_crc64 over `[8, 232 + keys * 8)` of the sb of image `k`, read piecewise.
     fn sb_csum(&mut self, k: usize, fixed: &[u8], keys: u32) -> Option<u64> {
-        let Some(end) = Sb::csum_end(keys) else {
-            let max = Sb::MAX_KEYS.into();
-            let offset = SB_OFFSET + Sb::OFF_KEYS as u64;
-            self.report(
-                Some(k),
-                FormatError::TooLarge {
-                    field: Field::SbKeys,
-                    offset,
-                    found: keys.into(),
-                    max,
-                },
-            );
+        if Sb::csum_end(keys).is_none() {
+            let (max, offset) = (Sb::MAX_KEYS.into(), SB_OFFSET + Sb::OFF_KEYS as u64);
+            let found = keys.into();
+            self.report(Some(k), FormatError::TooLarge { field: Field::SbKeys, offset, found, max });
             return None;
-        };
-        let mut crc = Crc64::new();
-        crc.update(fixed.get(Sb::CSUM_START..)?);
-        let mut pos = Sb::SIZE;
-        let mut chunk = [0u8; 64];
-        while pos < end {
-            let len = (end - pos).min(chunk.len());
-            let piece = chunk.get_mut(..len)?;
-            if !self.read(k, Field::Sb, SB_OFFSET + pos as u64, piece) {
-                return None;
-            }
-            crc.update(piece);
-            pos += len;
         }
-        Some(crc.finish())
+        Sb::csum_with(fixed, keys, |pos, piece| self.read(k, Field::Sb, SB_OFFSET + pos as u64, piece))
     }
 
     /// Reads and validates the sb of image `k`; `None` if it is not an nvm-pages sb at all.
@@ -216,109 +194,8 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
                 );
             }
         }
-        let fixed = [
-            (
-                Field::SbSbOffset,
-                Sb::OFF_SB_OFFSET,
-                sb.sb_offset,
-                SB_OFFSET,
-            ),
-            (
-                Field::SbPagesOffset,
-                Sb::OFF_PAGES_OFFSET,
-                sb.pages_offset,
-                START,
-            ),
-            (
-                Field::SbSetHeaderOffset,
-                Sb::OFF_SET_HEADER_OFFSET,
-                sb.set_header_offset.0,
-                RECLIST_HEAD_OFFSET,
-            ),
-            (
-                Field::SbFeatureIncompat,
-                Sb::OFF_FEATURE_INCOMPAT,
-                sb.feature_incompat,
-                0,
-            ),
-        ];
-        for (field, off, found, expected) in fixed {
-            if found != expected {
-                self.report(
-                    img,
-                    FormatError::BadValue {
-                        field,
-                        offset: at(off),
-                        found,
-                        expected,
-                    },
-                );
-            }
-        }
-        if sb.version > SB_VERSION_MAX {
-            self.report(
-                img,
-                FormatError::BadVersion {
-                    offset: at(Sb::OFF_VERSION),
-                    found: sb.version,
-                },
-            );
-        }
-        if sb.page_size != PAGE_SIZE {
-            self.report(
-                img,
-                FormatError::BadPageSize {
-                    offset: at(Sb::OFF_PAGE_SIZE),
-                    found: sb.page_size,
-                },
-            );
-        }
-        if sb.total_ns == 0 || sb.total_ns as usize > NS_MAX {
-            self.report(
-                img,
-                FormatError::BadTotalNs {
-                    offset: at(Sb::OFF_TOTAL_NS),
-                    found: sb.total_ns,
-                },
-            );
-        } else if sb.this_ns >= sb.total_ns {
-            let (found, total_ns) = (sb.this_ns, sb.total_ns);
-            self.report(
-                img,
-                FormatError::BadThisNs {
-                    offset: at(Sb::OFF_THIS_NS),
-                    found,
-                    total_ns,
-                },
-            );
-        }
-        let offset = at(Sb::OFF_PAGES_TOTAL);
-        let max = self
-            .images
-            .get(k)
-            .map_or(0, |i| i.size() / u64::from(PAGE_SIZE));
-        let found = sb.pages_total;
-        if found <= FIRST_PAGE {
-            self.report(
-                img,
-                FormatError::TooSmall {
-                    field: Field::SbPagesTotal,
-                    offset,
-                    found,
-                    min: FIRST_PAGE + 1,
-                },
-            );
-        } else if found > max {
-            self.report(
-                img,
-                FormatError::TooLarge {
-                    field: Field::SbPagesTotal,
-                    offset,
-                    found,
-                    max,
-                },
-            );
-        }
+        let size = self.images.get(k).map_or(0, |i| i.size());
+        sb.check_fields(size, |e| self.report(img, e));
         Some(sb)
     }
 

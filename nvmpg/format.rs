@@ -854,6 +854,73 @@ impl Sb {
         Ok(crc.finish())
     }
 
+    /// `csum_set()` of an sb whose fixed part is `fixed` and whose `d[]` tail (bytes from
+    /// [`Sb::SIZE`] on, relative to the sb) `read_tail(pos, buf)` fills piece by piece.
+    /// `None` if `keys` is too large (see [`Sb::csum_end`]) or a read fails.
+    pub fn csum_with(
+        fixed: &[u8],
+        keys: u32,
+        mut read_tail: impl FnMut(usize, &mut [u8]) -> bool,
+    ) -> Option<u64> {
+        let end = Self::csum_end(keys)?;
+        let mut crc = Crc64::new();
+        crc.update(fixed.get(Self::CSUM_START..Self::SIZE)?);
+        let mut chunk = [0u8; 64];
+        let mut pos = Self::SIZE;
+        while pos < end {
+            let piece = chunk.get_mut(..(end - pos).min(64))?;
+            if !read_tail(pos, piece) {
+                return None;
+            }
+            crc.update(piece);
+            pos += piece.len();
+        }
+        Some(crc.finish())
+    }
+
+    /// Checks every rule on the sb's fields except the magic and the checksum (which the
+    /// caller checks with the raw bytes), for a namespace of `ns_bytes` bytes, and calls
+    /// `report` once per broken rule, in a fixed order. Offsets are absolute in the namespace.
+    pub fn check_fields(&self, ns_bytes: u64, mut report: impl FnMut(FormatError)) {
+        let at = |off: usize| SB_OFFSET + off as u64;
+        if self.version > SB_VERSION_MAX {
+            report(FormatError::BadVersion { offset: at(Self::OFF_VERSION), found: self.version });
+        }
+        if self.page_size != PAGE_SIZE {
+            let found = self.page_size;
+            report(FormatError::BadPageSize { offset: at(Self::OFF_PAGE_SIZE), found });
+        }
+        if self.total_ns == 0 || self.total_ns as usize > NS_MAX {
+            report(FormatError::BadTotalNs { offset: at(Self::OFF_TOTAL_NS), found: self.total_ns });
+        } else if self.this_ns >= self.total_ns {
+            let (found, total_ns) = (self.this_ns, self.total_ns);
+            report(FormatError::BadThisNs { offset: at(Self::OFF_THIS_NS), found, total_ns });
+        }
+        let fixed = [
+            (Field::SbSbOffset, Self::OFF_SB_OFFSET, self.sb_offset, SB_OFFSET),
+            (Field::SbPagesOffset, Self::OFF_PAGES_OFFSET, self.pages_offset, START),
+            (
+                Field::SbSetHeaderOffset,
+                Self::OFF_SET_HEADER_OFFSET,
+                self.set_header_offset.0,
+                RECLIST_HEAD_OFFSET,
+            ),
+            (Field::SbFeatureIncompat, Self::OFF_FEATURE_INCOMPAT, self.feature_incompat, 0),
+        ];
+        for (field, off, found, expected) in fixed {
+            if found != expected {
+                report(FormatError::BadValue { field, offset: at(off), found, expected });
+            }
+        }
+        let (field, offset, found) = (Field::SbPagesTotal, at(Self::OFF_PAGES_TOTAL), self.pages_total);
+        let max = ns_bytes / u64::from(PAGE_SIZE);
+        if found <= FIRST_PAGE {
+            report(FormatError::TooSmall { field, offset, found, min: FIRST_PAGE + 1 });
+        } else if found > max {
+            report(FormatError::TooLarge { field, offset, found, max });
+        }
+    }
+
     /// Reads the fixed part of an sb.
     pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
         Self::parse(buf).ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))

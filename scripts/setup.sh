@@ -8,6 +8,7 @@ PKGS=(
 	"libstd-rust-web-dev=$RUST_PKG_VERSION" "$KSRC_PKG=$KSRC_PKG_VERSION"
 	libclang-dev clang flex bison bc libelf-dev libssl-dev cpio
 	qemu-system-x86 busybox-static ndctl bcache-tools fio xz-utils
+	libpmemobj-dev fonts-dejavu-core
 )
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
