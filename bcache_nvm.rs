@@ -20,11 +20,33 @@ pub mod nvmpg {
     pub mod check;
     pub mod crc64;
     pub mod format;
+    pub mod le;
     pub mod media;
     pub mod reclist;
     pub mod registry;
     pub mod seq;
     pub mod sort;
+}
+
+#[path = "journal"]
+pub mod journal {
+    //! The bcache journal on an NVDIMM: jset format, persistent write, replay scan and order.
+    pub mod error;
+    pub mod geometry;
+    pub mod jset;
+    pub mod read;
+    pub mod replay;
+    pub mod scan;
+    pub mod write;
+}
+
+#[path = "super_"]
+pub mod super_ {
+    //! bcache's cache superblock: layout, checksum, features and the NVDIMM journal location.
+    pub mod error;
+    pub mod features;
+    pub mod nvdimm;
+    pub mod sb;
 }
 
 #[path = "sysfs"]

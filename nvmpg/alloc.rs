@@ -12,10 +12,14 @@
 //!   buddy; after a media error it stays out of it (leaked until the next register, never
 //!   handed out twice).
 //! - free: remove the record (fenced) first, then give the range back to the buddy, so it can
-//!   be handed out again only once no crash can resurrect the old record.
+//!   be handed out again only once no crash can resurrect the old record. The lists find the
+//!   record in their in-memory index (`O(log n)` in the live records, no media reads), so a
+//!   free costs the same whatever the owner holds; a range the owner does not hold is refused
+//!   by that lookup before anything is allocated or stored.
 //!
 //! All methods take `&mut self` or `&self`: the kernel side serializes them with one mutex.
-//! Memory is allocated (registration, `reserve_free`) before any media store that needs it.
+//! Memory is allocated (registration, `reserve_free`, room in the lists' record index) before
+//! any media store that needs it, so [`Error::NoMem`] changes nothing.
 
 use super::buddy::{Block, Buddy, BuddyError};
 use super::format::{
@@ -256,6 +260,10 @@ impl<M: Media, F: SeqFamily> Allocator<M, F> {
         let rec = Rec::new(pgoff, order, offset.ns()).ok_or(Error::Invalid)?;
         let (media, buddy, lists) = self.parts(offset.ns())?;
         if !(Block { pgoff, order }).is_valid_in(buddy.start(), buddy.end()) {
+            return Err(Error::Invalid);
+        }
+        // The ownership check, from the index: a bad free allocates nothing.
+        if lists.find_rec(owner, rec).is_none() {
             return Err(Error::Invalid);
         }
         buddy.reserve_free()?;

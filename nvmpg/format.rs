@@ -13,6 +13,7 @@
 use core::fmt;
 
 use super::crc64::Crc64;
+use super::le::{bytes_at, put, u32_at, u64_at};
 
 /// Page size of the allocator (the only one the seed supports).
 pub const PAGE_SIZE: u32 = 4096;
@@ -542,26 +543,6 @@ impl fmt::Display for FormatError {
             ),
         }
     }
-}
-
-/// Copies `N` bytes at `off`, or `None` if `buf` ends before.
-fn bytes_at<const N: usize>(buf: &[u8], off: usize) -> Option<[u8; N]> {
-    buf.get(off..off.checked_add(N)?)?.try_into().ok()
-}
-
-fn u32_at(buf: &[u8], off: usize) -> Option<u32> {
-    bytes_at(buf, off).map(u32::from_le_bytes)
-}
-
-fn u64_at(buf: &[u8], off: usize) -> Option<u64> {
-    bytes_at(buf, off).map(u64::from_le_bytes)
-}
-
-/// Stores `src` at `off`, or `None` if `buf` ends before.
-fn put(buf: &mut [u8], off: usize, src: &[u8]) -> Option<()> {
-    buf.get_mut(off..off.checked_add(src.len())?)?
-        .copy_from_slice(src);
-    Some(())
 }
 
 /// Error of a `decode`/`encode` given fewer than `need` bytes.

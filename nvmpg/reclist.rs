@@ -4,8 +4,37 @@
 //! A head has one chain per namespace (`recs_offset[ns]`); the records of a chain all describe
 //! ranges of that namespace. All 2046 blocks of the area are usable (the seed stopped at 64).
 //! In memory we keep a mirror of the heads and of the chain links and exact per-block record
-//! counts, so finding a block or a free slot costs no media reads; records themselves are
-//! only on the media.
+//! counts, so finding a block or a free slot costs no media reads, and an index of where every
+//! live record sits (record, head, slot byte offset), so finding the record to remove costs no
+//! media reads either. The media stays the truth: the index is rebuilt by [`Lists::load`] and
+//! changed only after the fence that commits a step, like the rest of the mirror.
+//!
+//! # Costs
+//!
+//! With `n` live records and `c` blocks in the owner's chain for the namespace:
+//! - [`Lists::remove`] and [`Lists::find_rec`]: `O(log n)` to find the slot by binary search in
+//!   the index, no media reads; the stores are the fixed ones below. Emptying a block that is
+//!   not the first of its chain also walks the in-memory chain (`O(c)`, no media reads) to
+//!   find the link to rewrite.
+//! - [`Lists::add`]: `O(c)` in memory to find a block with room, then a media scan of that
+//!   block from its first possibly free slot; `O(log n)` plus `O(sqrt n)` amortized element
+//!   moves to index the record (see below).
+//! - [`Lists::load`]: one read of every block of every chain, then `O(n log n)` to sort the
+//!   index (skipped if the chains already hold the records in order).
+//! - [`Lists::for_each_rec`]: reads the chains from the media, in chain order, as before.
+//!
+//! The index is two sorted runs of 12-byte entries ordered by (record, head, slot offset): a
+//! main run built by `load`, where a remove only marks the entry dead, and a small run of
+//! recent adds (at most about `sqrt n` entries) that a remove shifts out. When the small run is
+//! full the next add first merges it into the main run in place, dropping the dead entries
+//! (`O(n)` every `sqrt n` adds). So no update shifts more than `O(sqrt n)` entries, where one
+//! sorted array would shift `O(n)` of them per add and per remove (slower at 50k live records
+//! than the media walk it replaces). A record names a unique range, but the index is keyed by
+//! (record, head, slot) and so also copes with an image that holds a record twice.
+//!
+//! Memory: every index allocation happens before the first media store of an `add` (a merge,
+//! which changes no index content, and room for one more entry); `remove` never allocates.
+//! A [`Error::NoMem`] thus leaves the media, the mirror and the index as they were.
 //!
 //! # Persistence order
 //!
@@ -55,9 +84,11 @@
 use super::format::{
     Field, FormatError, Head, NvmpgOffset, Rec, RecsHeader, SetHeader, HEAD_STATE_ALLOC,
     HEAD_STATE_FREE, MAX_ORDER, NS_MAX, RECLIST_HEAD_OFFSET, RECS_MAGIC, START, SYSRECS_BLOCKS,
+    SYSRECS_OFFSET,
 };
 use super::media::{Media, OutOfRange};
 use super::seq::{NoMem, Seq, SeqFamily};
+use super::sort::heapsort;
 
 /// Error of the nvm-pages lists and allocator.
 ///
@@ -136,10 +167,247 @@ const FREE_BLOCK: BlockInfo = BlockInfo {
     hint: 0,
 };
 
+/// Bit 0 of [`Entry::pos`]: the entry of the main run is dead (its record was removed). Slot
+/// offsets are multiples of 8, so setting it keeps the main run sorted.
+const DEAD: u32 = 1;
+/// Bits of [`Entry::pos`] below the head index: slot byte offsets are below `START` (16 MiB).
+const POS_HEAD_SHIFT: u32 = 24;
+/// Smallest capacity of the run of recent adds.
+const FRESH_MIN: usize = 64;
+
+/// Where a live record sits, in 12 bytes: the record, as its high and low halves so that the
+/// derived order is the record's, and `pos = head << 24 | slot byte offset` (bit 0: [`DEAD`]).
+/// Ordered by (record, head, slot offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    rec: [u32; 2],
+    pos: u32,
+}
+
+impl Entry {
+    /// The entry of `rec` held by head `h` in the slot at byte offset `at` of namespace 0.
+    fn new(rec: Rec, h: usize, at: u64) -> Result<Self, Error> {
+        let h = u32::try_from(h).map_err(|_| Error::Invalid)?;
+        let at = u32::try_from(at).map_err(|_| Error::Invalid)?;
+        if h >> (u32::BITS - POS_HEAD_SHIFT) != 0 || at >> POS_HEAD_SHIFT != 0 || at & DEAD != 0 {
+            return Err(Error::Invalid);
+        }
+        Ok(Self::key(rec, h << POS_HEAD_SHIFT | at))
+    }
+
+    /// The smallest entry of `rec` with position `pos`.
+    const fn key(rec: Rec, pos: u32) -> Self {
+        Entry {
+            rec: [(rec.0 >> 32) as u32, rec.0 as u32],
+            pos,
+        }
+    }
+
+    fn rec(self) -> Rec {
+        let [hi, lo] = self.rec;
+        Rec(u64::from(hi) << 32 | u64::from(lo))
+    }
+
+    fn head(self) -> usize {
+        (self.pos >> POS_HEAD_SHIFT) as usize
+    }
+
+    /// Byte offset of the slot in namespace 0.
+    fn at(self) -> u64 {
+        u64::from(self.pos & ((1 << POS_HEAD_SHIFT) - 1) & !DEAD)
+    }
+
+    fn is_dead(self) -> bool {
+        self.pos & DEAD != 0
+    }
+}
+
+/// Index of the first element of the sorted `v` that is not below `key`.
+fn lower_bound(v: &[Entry], key: Entry) -> usize {
+    let (mut lo, mut hi) = (0, v.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match v.get(mid) {
+            Some(e) if *e < key => lo = mid + 1,
+            _ => hi = mid,
+        }
+    }
+    lo
+}
+
+/// Where [`Index::find`] found an entry: its position in the main run or in the fresh one.
+#[derive(Debug, Clone, Copy)]
+enum Found {
+    Main(usize),
+    Fresh(usize),
+}
+
+/// The record index (see "Costs" at the top of the file): `main`, sorted, may hold dead
+/// entries (counted by `dead`); `fresh`, sorted, holds the records added since the last merge.
+struct Index<F: SeqFamily> {
+    main: F::Seq<Entry>,
+    fresh: F::Seq<Entry>,
+    dead: usize,
+}
+
+impl<F: SeqFamily> Index<F> {
+    fn new() -> Self {
+        Index {
+            main: F::new_seq(),
+            fresh: F::new_seq(),
+            dead: 0,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.main.clear();
+        self.fresh.clear();
+        self.dead = 0;
+    }
+
+    /// Live entries.
+    fn len(&self) -> usize {
+        self.main.len().saturating_sub(self.dead) + self.fresh.len()
+    }
+
+    /// Appends an entry found by `load`, in any order; [`Index::sort_loaded`] sorts them.
+    fn push_loaded(&mut self, e: Entry) -> Result<(), NoMem> {
+        self.main.try_push(e)
+    }
+
+    fn sort_loaded(&mut self) {
+        let v = self.main.as_mut_slice();
+        if v.windows(2).any(|w| matches!(w, [a, b] if a > b)) {
+            heapsort(v);
+        }
+    }
+
+    /// The live entry of `rec` held by head `h`.
+    fn find(&self, rec: Rec, h: usize) -> Option<(Found, Entry)> {
+        let h = u32::try_from(h).ok()?;
+        let key = Entry::key(rec, h.checked_shl(POS_HEAD_SHIFT)?);
+        let same = |e: &&Entry| e.rec == key.rec && e.head() == key.head();
+        let main = self.main.as_slice();
+        let i = lower_bound(main, key);
+        let in_main = main.get(i..).unwrap_or_default().iter().take_while(same);
+        if let Some((d, e)) = in_main.enumerate().find(|(_, e)| !e.is_dead()) {
+            return Some((Found::Main(i + d), *e));
+        }
+        let fresh = self.fresh.as_slice();
+        let j = lower_bound(fresh, key);
+        let e = fresh.get(j).filter(|e| same(e))?;
+        Some((Found::Fresh(j), *e))
+    }
+
+    /// Capacity of the fresh run: about the square root of the live entries.
+    fn fresh_cap(&self) -> usize {
+        let bits = usize::BITS - self.len().leading_zeros();
+        FRESH_MIN.max(1usize.checked_shl(bits.div_ceil(2)).unwrap_or(usize::MAX))
+    }
+
+    /// Makes sure [`Index::insert`] cannot fail: merges a full fresh run into the main one,
+    /// then reserves one more fresh entry. On error the content is unchanged.
+    fn reserve_one(&mut self) -> Result<(), NoMem> {
+        if self.fresh.len() >= self.fresh_cap() {
+            self.merge()?;
+        }
+        self.fresh.try_reserve(1)
+    }
+
+    /// Moves the fresh run into the main one and drops the dead entries, in place. On error
+    /// the content is unchanged (the dead entries may be gone).
+    fn merge(&mut self) -> Result<(), NoMem> {
+        // Drop the dead entries: they are not content, and it frees room the merge reuses.
+        let mut live = 0;
+        let main = self.main.as_mut_slice();
+        for i in 0..main.len() {
+            match main.get(i).copied() {
+                Some(e) if !e.is_dead() => {
+                    if let Some(slot) = main.get_mut(live) {
+                        *slot = e;
+                    }
+                    live += 1;
+                }
+                _ => {}
+            }
+        }
+        self.main.truncate(live);
+        self.dead = 0;
+        let add = self.fresh.len();
+        self.main.try_reserve(add)?;
+        for e in self.fresh.as_slice() {
+            if let Err(e) = self.main.try_push(*e) {
+                self.main.truncate(live);
+                return Err(e);
+            }
+        }
+        // Merge from the back: main[..i] and fresh[..j] into main[..k].
+        let (mut i, mut j) = (live, add);
+        let main = self.main.as_mut_slice();
+        let fresh = self.fresh.as_slice();
+        while j > 0 {
+            let (a, b) = (main.get(i.wrapping_sub(1)).copied(), fresh.get(j - 1).copied());
+            let take = match (a, b) {
+                (Some(a), Some(b)) if a > b => {
+                    i -= 1;
+                    a
+                }
+                (_, Some(b)) => {
+                    j -= 1;
+                    b
+                }
+                (_, None) => break,
+            };
+            if let Some(slot) = main.get_mut(i + j) {
+                *slot = take;
+            }
+        }
+        self.fresh.clear();
+        Ok(())
+    }
+
+    /// Adds `e`; cannot fail after [`Index::reserve_one`].
+    fn insert(&mut self, e: Entry) -> Result<(), NoMem> {
+        let at = lower_bound(self.fresh.as_slice(), e);
+        self.fresh.try_insert(at, e)
+    }
+
+    /// Removes the entry [`Index::find`] found (no allocation).
+    fn remove(&mut self, found: Found) {
+        match found {
+            Found::Main(i) => {
+                if let Some(e) = self.main.as_mut_slice().get_mut(i) {
+                    if !e.is_dead() {
+                        e.pos |= DEAD;
+                        self.dead += 1;
+                    }
+                }
+            }
+            Found::Fresh(j) => {
+                let _ = self.fresh.remove(j);
+            }
+        }
+    }
+
+    /// Calls `f` on every live entry, in order.
+    fn for_each(&self, mut f: impl FnMut(Entry)) {
+        let main = self.main.as_slice().iter().filter(|e| !e.is_dead());
+        let mut fresh = self.fresh.as_slice().iter().peekable();
+        for a in main {
+            while let Some(b) = fresh.next_if(|b| *b < a) {
+                f(*b);
+            }
+            f(*a);
+        }
+        fresh.for_each(|b| f(*b));
+    }
+}
+
 /// The allocation lists of a set, mirrored from namespace 0.
 pub struct Lists<F: SeqFamily> {
     heads: F::Seq<HeadInfo>,
     blocks: F::Seq<BlockInfo>,
+    index: Index<F>,
     head_capacity: usize,
     block_limit: usize,
 }
@@ -232,6 +500,7 @@ impl<F: SeqFamily> Lists<F> {
         Lists {
             heads: F::new_seq(),
             blocks: F::new_seq(),
+            index: Index::new(),
             head_capacity: 0,
             block_limit: SYSRECS_BLOCKS,
         }
@@ -319,10 +588,12 @@ impl<F: SeqFamily> Lists<F> {
     pub fn load<M: Media>(&mut self, m: &mut M, total_ns: u32) -> Result<(), Error> {
         self.heads.clear();
         self.blocks.clear();
+        self.index.clear();
         let r = self.load_inner(m, total_ns);
         if r.is_err() {
             self.heads.clear();
             self.blocks.clear();
+            self.index.clear();
         }
         r
     }
@@ -404,6 +675,7 @@ impl<F: SeqFamily> Lists<F> {
                 }
             }
         }
+        self.index.sort_loaded();
         self.repair_used(m)
     }
 
@@ -469,11 +741,13 @@ impl<F: SeqFamily> Lists<F> {
             check_recs_header(&rh, &head.uuid, head_ptr, at)?;
             let mut count: u16 = 0;
             let mut hint = None;
+            let index = &mut self.index;
             scan(m, idx, 0, |slot, off, rec| {
                 if rec.is_empty() {
                     hint = hint.or(Some(slot));
                 } else {
                     check_rec(rec, ns, off)?;
+                    index.push_loaded(Entry::new(rec, h, off)?)?;
                     count += 1;
                 }
                 Ok(false)
@@ -588,12 +862,14 @@ impl<F: SeqFamily> Lists<F> {
         }
         let ns = rec.ns_id();
         self.check_room(uuid, ns)?;
+        // All the memory the add needs, before the first store (a new head reserves its own).
+        self.index.reserve_one()?;
         let h = match self.find_head(uuid) {
             Some(h) => h,
             None => self.new_head(m, uuid)?,
         };
         match self.room(h, ns)? {
-            (Some(idx), _) => self.add_to_block(m, idx, rec),
+            (Some(idx), _) => self.add_to_block(m, h, idx, rec),
             (None, tail) => self.add_new_block(m, h, tail, uuid, rec),
         }
     }
@@ -638,7 +914,13 @@ impl<F: SeqFamily> Lists<F> {
         Ok(h)
     }
 
-    fn add_to_block<M: Media>(&mut self, m: &mut M, idx: u16, rec: Rec) -> Result<(), Error> {
+    fn add_to_block<M: Media>(
+        &mut self,
+        m: &mut M,
+        h: usize,
+        idx: u16,
+        rec: Rec,
+    ) -> Result<(), Error> {
         let at = block_off(idx)?;
         let BlockInfo { used, hint, .. } = self.block(idx)?;
         let Some(slot) = scan(m, idx, usize::from(hint), |_, _, r| Ok(r.is_empty()))? else {
@@ -652,6 +934,7 @@ impl<F: SeqFamily> Lists<F> {
             .into());
         };
         let off = RecsHeader::rec_off(slot).ok_or(Error::Invalid)?;
+        let entry = Entry::new(rec, h, at + off as u64)?;
         let used = used + 1;
         store_flush(m, at + off as u64, &rec.0.to_le_bytes())?;
         store_flush(
@@ -663,7 +946,8 @@ impl<F: SeqFamily> Lists<F> {
         let b = self.block_mut(idx)?;
         b.used = used;
         b.hint = u16::try_from(slot + 1).map_err(|_| Error::Invalid)?;
-        Ok(())
+        // Cannot fail: `add` reserved the room.
+        Ok(self.index.insert(entry)?)
     }
 
     fn add_new_block<M: Media>(
@@ -678,12 +962,13 @@ impl<F: SeqFamily> Lists<F> {
         let idx = self.free_block().ok_or(Error::NoSpace)?;
         let at = block_off(idx)?;
         let head_ptr = SetHeader::head_nvmpg_offset(h).ok_or(Error::Invalid)?;
+        let first = RecsHeader::OFF_RECS as u64;
+        let entry = Entry::new(rec, h, at + first)?;
         let mut header = RecsHeader::empty(head_ptr, *uuid);
         header.used = 1;
         let mut buf = [0u8; RecsHeader::SIZE];
         header.encode(&mut buf)?;
         store_flush(m, at, &buf)?;
-        let first = RecsHeader::OFF_RECS as u64;
         store_flush(m, at + first, &rec.0.to_le_bytes())?;
         // Clear the other slots: the block may hold records of an old chain or a crashed add.
         let mut chunk = [0u8; CHUNK];
@@ -715,62 +1000,112 @@ impl<F: SeqFamily> Lists<F> {
             hint: 1,
         };
         if tail == NIL {
-            self.set_first(h, ns, idx)
+            self.set_first(h, ns, idx)?;
         } else {
             self.block_mut(tail)?.next = idx;
-            Ok(())
         }
+        // Cannot fail: `add` reserved the room.
+        Ok(self.index.insert(entry)?)
     }
 
     /// Removes the record `rec` of `uuid` and makes the removal durable; unlinks a block it
     /// empties unless it is the first of its chain. [`Error::Invalid`] if `uuid` does not hold
-    /// exactly that record; nothing is stored then.
+    /// exactly that record; nothing is stored then. The slot is found in the index: no media
+    /// reads, and no memory is allocated.
     pub fn remove<M: Media>(&mut self, m: &mut M, uuid: &[u8; 16], rec: Rec) -> Result<(), Error> {
         let h = self.find_head(uuid).ok_or(Error::Invalid)?;
         if rec.is_empty() || usize::from(rec.ns_id()) >= NS_MAX {
             return Err(Error::Invalid);
         }
         let ns = rec.ns_id();
+        let (found, entry) = self.index.find(rec, h).ok_or(Error::Invalid)?;
+        let (idx, slot) = slot_at(entry.at()).ok_or(Error::Invalid)?;
+        let b = self.block(idx)?;
+        if usize::from(b.owner) != h || b.ns != ns || b.used == 0 {
+            // The index and the mirror disagree: cannot happen.
+            return Err(Error::Invalid);
+        }
+        let used = b.used - 1;
+        let prev = if used == 0 { self.prev(h, ns, idx)? } else { NIL };
+        let at = block_off(idx)?;
+        let off = RecsHeader::rec_off(slot).ok_or(Error::Invalid)?;
+        store_flush(m, at + off as u64, &Rec::EMPTY.0.to_le_bytes())?;
+        store_flush(
+            m,
+            at + RecsHeader::OFF_USED as u64,
+            &u32::from(used).to_le_bytes(),
+        )?;
+        let unlink = used == 0 && prev != NIL;
+        if unlink {
+            let next = if b.next == NIL {
+                NvmpgOffset::NONE
+            } else {
+                block_ptr(b.next)?
+            };
+            let link_at = block_off(prev)? + RecsHeader::OFF_NEXT_OFFSET as u64;
+            store_flush(m, link_at, &next.0.to_le_bytes())?;
+        }
+        m.fence();
+        if unlink {
+            self.block_mut(prev)?.next = b.next;
+            *self.block_mut(idx)? = FREE_BLOCK;
+        } else {
+            let b = self.block_mut(idx)?;
+            b.used = used;
+            b.hint = b.hint.min(u16::try_from(slot).map_err(|_| Error::Invalid)?);
+        }
+        self.index.remove(found);
+        Ok(())
+    }
+
+    /// The block before `idx` in head `h`'s chain for `ns` (in memory), or [`NIL`] if `idx`
+    /// is the first; [`Error::Invalid`] if `idx` is not in that chain.
+    fn prev(&self, h: usize, ns: u8, idx: u16) -> Result<u16, Error> {
         let mut prev = NIL;
-        let mut idx = self.first(h, ns)?;
-        while idx != NIL {
-            let b = self.block(idx)?;
-            if let Some(slot) = scan(m, idx, 0, |_, _, r| Ok(r == rec))? {
-                let at = block_off(idx)?;
-                let off = RecsHeader::rec_off(slot).ok_or(Error::Invalid)?;
-                let used = b.used.saturating_sub(1);
-                store_flush(m, at + off as u64, &Rec::EMPTY.0.to_le_bytes())?;
-                store_flush(
-                    m,
-                    at + RecsHeader::OFF_USED as u64,
-                    &u32::from(used).to_le_bytes(),
-                )?;
-                let unlink = used == 0 && prev != NIL;
-                if unlink {
-                    let next = if b.next == NIL {
-                        NvmpgOffset::NONE
-                    } else {
-                        block_ptr(b.next)?
-                    };
-                    let link_at = block_off(prev)? + RecsHeader::OFF_NEXT_OFFSET as u64;
-                    store_flush(m, link_at, &next.0.to_le_bytes())?;
-                }
-                m.fence();
-                if unlink {
-                    self.block_mut(prev)?.next = b.next;
-                    *self.block_mut(idx)? = FREE_BLOCK;
-                } else {
-                    let b = self.block_mut(idx)?;
-                    b.used = used;
-                    b.hint = b.hint.min(u16::try_from(slot).map_err(|_| Error::Invalid)?);
-                }
-                return Ok(());
+        let mut cur = self.first(h, ns)?;
+        for _ in 0..self.blocks.len() {
+            if cur == idx {
+                return Ok(prev);
             }
-            prev = idx;
-            idx = b.next;
+            if cur == NIL {
+                break;
+            }
+            prev = cur;
+            cur = self.block(cur)?.next;
         }
         Err(Error::Invalid)
     }
+
+    /// Byte offset in namespace 0 of the slot holding `rec` for `uuid`, found in the index
+    /// (`O(log n)`, no media access); `None` if `uuid` does not hold that record.
+    pub fn find_rec(&self, uuid: &[u8; 16], rec: Rec) -> Option<u64> {
+        let h = self.find_head(uuid)?;
+        self.index.find(rec, h).map(|(_, e)| e.at())
+    }
+
+    /// Live records of all heads and namespaces, as the index counts them.
+    pub fn records(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Calls `f(head, at, rec)` for every live record of the index, ordered by (record, head,
+    /// slot offset); `at` is the byte offset of its slot. No media access: after any sequence
+    /// of successful operations this is exactly what [`Lists::for_each_rec`] finds on the
+    /// media, in another order.
+    pub fn for_each_indexed(&self, mut f: impl FnMut(usize, u64, Rec)) {
+        self.index.for_each(|e| f(e.head(), e.at(), e.rec()));
+    }
+}
+
+/// Block index and slot of the record slot at byte offset `at` of namespace 0.
+fn slot_at(at: u64) -> Option<(u16, usize)> {
+    let rel = at.checked_sub(SYSRECS_OFFSET)?;
+    let size = RecsHeader::BLOCK_SIZE as u64;
+    let idx = u16::try_from(rel / size).ok()?;
+    let within = usize::try_from(rel % size).ok()?;
+    let off = within.checked_sub(RecsHeader::OFF_RECS)?;
+    let slot = off / Rec::SIZE;
+    (off % Rec::SIZE == 0 && slot < RecsHeader::MAX_RECS).then_some((idx, slot))
 }
 
 fn too_large(field: Field, off: usize, found: u64, max: u64) -> Error {

@@ -40,8 +40,9 @@ pub struct Set {
     pub alloc: KernelAllocator,
     /// The path each registered namespace was registered by, by namespace id.
     pub paths: [Option<CString>; NS_MAX],
-    /// Owners whose ranges a running cache set uses; the set cannot be unregistered then.
-    pub busy_owners: usize,
+    /// Owners whose ranges a running cache set uses, with how many users each; the set
+    /// cannot be unregistered while this is not empty.
+    pinned: KVec<([u8; 16], usize)>,
 }
 
 /// The module's registry of NVDIMM meta devices.
@@ -59,7 +60,7 @@ impl Registry {
     pub fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             set <- new_mutex!(
-                Set { alloc: Allocator::new(), paths: Default::default(), busy_owners: 0 },
+                Set { alloc: Allocator::new(), paths: Default::default(), pinned: KVec::new() },
                 "Registry::set"
             ),
         })
@@ -125,6 +126,57 @@ impl Set {
         })?
     }
 
+    /// Releases the whole set `path` belongs to and returns its allocator, whose drop unmaps
+    /// and releases every namespace (let it drop outside the lock). `ENOENT` if `path` is not
+    /// registered, `EBUSY` while a running cache set uses pages of the set (see [`Set::pin`]).
+    pub fn unregister(&mut self, path: &CStr) -> Result<KernelAllocator> {
+        if self.find(path).is_none() {
+            pr_err!("unregister_nvdimm_meta: {}: not registered\n", path);
+            return Err(ENOENT);
+        }
+        if let Some((owner, users)) = self.pinned.first() {
+            pr_err!(
+                "unregister_nvdimm_meta: {}: pages of owner {} in use by {} cache set(s)\n",
+                path,
+                Uuid(owner),
+                users
+            );
+            return Err(EBUSY);
+        }
+        self.paths = Default::default();
+        Ok(core::mem::take(&mut self.alloc))
+    }
+
+    /// Marks `owner`'s pages as in use by a running cache set (its journal, say): the set
+    /// cannot be unregistered until as many [`Set::unpin`]s. `ENOENT` if `owner` holds
+    /// nothing in this set.
+    pub fn pin(&mut self, owner: &[u8; 16]) -> Result {
+        if self.alloc.get_head(owner, |_, _| {}).map_err(errno)? == 0 {
+            return Err(ENOENT);
+        }
+        if let Some(p) = self.pinned.iter_mut().find(|(o, _)| o == owner) {
+            p.1 += 1;
+            return Ok(());
+        }
+        self.pinned.push((*owner, 1), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Drops one [`Set::pin`] of `owner`.
+    pub fn unpin(&mut self, owner: &[u8; 16]) {
+        let Some(i) = self.pinned.iter().position(|(o, _)| o == owner) else { return };
+        let last = self.pinned.len() - 1;
+        if let Some(p) = self.pinned.get_mut(i) {
+            p.1 -= 1;
+            if p.1 > 0 {
+                return;
+            }
+        }
+        // Move the last entry into the emptied one and shorten by one.
+        self.pinned.as_mut_slice().swap(i, last);
+        crate::nvmpg::seq::Seq::truncate(&mut self.pinned, last);
+    }
+
     /// The namespace id registered by `path`.
     pub fn find(&self, path: &CStr) -> Option<u8> {
         let i = self.paths.iter().position(|p| p.as_ref().is_some_and(|p| p.as_bytes() == path.as_bytes()))?;
@@ -163,5 +215,20 @@ impl core::fmt::Display for Reason {
             Error::NoSpace => f.write_str("no space"),
             Error::Invalid => f.write_str("invalid"),
         }
+    }
+}
+
+/// A uuid as 8-4-4-4-12 hex, for dmesg and sysfs.
+pub struct Uuid<'a>(pub &'a [u8; 16]);
+
+impl core::fmt::Display for Uuid<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, b) in self.0.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                f.write_str("-")?;
+            }
+            write!(f, "{:02x}", b)?;
+        }
+        Ok(())
     }
 }

@@ -168,8 +168,11 @@ fn release(file: NonNull<c_void>, dax: Option<NonNull<c_void>>, holder: *mut c_v
         // SAFETY: `dax` was got with `holder` and is put once, here.
         unsafe { bnvm_dax_put(dax.as_ptr(), holder) };
     }
+    // `bdev_fput`, not `fput`: the final fput of a file is deferred (to a workqueue when
+    // called from a kernel thread), and the exclusive claim must end now, so that the next
+    // open (a re-register, or bcache's own user of the device) does not see EBUSY.
     // SAFETY: `file` was opened by `bnvm_bdev_open_rw` and is put once, here.
-    unsafe { bindings::fput(file.as_ptr().cast()) };
+    unsafe { bindings::bdev_fput(file.as_ptr().cast()) };
 }
 
 impl Drop for DaxNamespace {

@@ -49,7 +49,7 @@ console="$log_base.console" output="$log_base.out"
 
 rc=0
 timeout -k 5 "$timeout" qemu-system-x86_64 \
-	-machine pc,nvdimm=on -cpu max -smp 2 -m 1G,slots=2,maxmem=4G \
+	-machine pc,nvdimm=on -accel tcg,thread=single -cpu max -smp 2 -m 1G,slots=2,maxmem=4G \
 	-object "memory-backend-file,id=mem1,share=on,mem-path=$state/nvdimm.img,size=512M" \
 	-device nvdimm,id=nvdimm1,memdev=mem1,label-size=128K \
 	-drive "file=$state/cache.img,if=virtio,format=raw,cache=writeback" \

@@ -7,7 +7,7 @@
 //! back as the write's errno and one dmesg line naming the device and the reason.
 
 use crate::nvmpg::format::NS_MAX;
-use crate::nvmpg::registry::{Registry, Set};
+use crate::nvmpg::registry::{Registry, Set, Uuid};
 use core::ffi::{c_char, c_void};
 use core::fmt::{self, Write};
 use kernel::{error::code::*, prelude::*, str::CString};
@@ -46,18 +46,7 @@ fn register(buf: *const c_char, size: usize) -> Result<usize> {
 
 fn unregister(buf: *const c_char, size: usize) -> Result<usize> {
     let path = parse_path(buf, size, "unregister_nvdimm_meta")?;
-    let old = Registry::with(|set| {
-        let Some(_) = set.find(&path) else {
-            pr_err!("unregister_nvdimm_meta: {}: not registered\n", &*path);
-            return Err(ENOENT);
-        };
-        if set.busy_owners != 0 {
-            pr_err!("unregister_nvdimm_meta: {}: in use by {} cache set(s)\n", &*path, set.busy_owners);
-            return Err(EBUSY);
-        }
-        set.paths = Default::default();
-        Ok(core::mem::take(&mut set.alloc))
-    })??;
+    let old = Registry::with(|set| set.unregister(&path))??;
     // The devices are released here, outside the lock.
     drop(old);
     pr_info!("nvm-pages: {}: set unregistered\n", &*path);
@@ -79,21 +68,6 @@ impl Write for Page<'_> {
             self.len += n;
         }
         if n < s.len() { Err(fmt::Error) } else { Ok(()) }
-    }
-}
-
-/// A uuid as 8-4-4-4-12 hex.
-struct Uuid<'a>(&'a [u8; 16]);
-
-impl fmt::Display for Uuid<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                f.write_char('-')?;
-            }
-            write!(f, "{:02x}", b)?;
-        }
-        Ok(())
     }
 }
 

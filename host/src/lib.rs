@@ -16,10 +16,32 @@ pub mod nvmpg {
     pub mod check;
     pub mod crc64;
     pub mod format;
+    pub mod le;
     pub mod media;
     pub mod reclist;
     pub mod seq;
     pub mod sort;
+}
+
+/// The bcache journal on an NVDIMM: jset format, persistent write, replay scan and order.
+#[path = "../../journal"]
+pub mod journal {
+    pub mod error;
+    pub mod geometry;
+    pub mod jset;
+    pub mod read;
+    pub mod replay;
+    pub mod scan;
+    pub mod write;
+}
+
+/// bcache's cache superblock: layout, checksum, features and the NVDIMM journal location.
+#[path = "../../super_"]
+pub mod super_ {
+    pub mod error;
+    pub mod features;
+    pub mod nvdimm;
+    pub mod sb;
 }
 
 pub mod crash;

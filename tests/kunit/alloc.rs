@@ -171,3 +171,38 @@ crate::kunit_case!(bnvm_kunit_alloc_free_merge, alloc_free_merge);
 crate::kunit_case!(bnvm_kunit_owner_isolation, owner_isolation);
 crate::kunit_case!(bnvm_kunit_no_space, no_space);
 crate::kunit_case!(bnvm_kunit_two_boot, two_boot);
+
+/// A pinned owner (a running cache set's journal) keeps the set from being unregistered.
+fn pin_blocks_unregister(t: &Test<'_>) {
+    use crate::nvmpg::registry::{Registry, Set};
+    use kernel::{error::code::*, str::CString};
+    const OWNER_PIN: [u8; 16] = *b"kunit-pinned....";
+    let (Ok(path), Ok(again)) = (
+        CString::try_from_fmt(format_args!("/dev/pmem0")),
+        CString::try_from_fmt(format_args!("/dev/pmem0")),
+    ) else {
+        return;
+    };
+    if !t.check(Set::register(path).is_ok(), "register /dev/pmem0 in the module's registry") {
+        return;
+    }
+    let r = Registry::with(|set| {
+        let off = set.alloc.alloc_pages(0, &OWNER_PIN);
+        t.check(off.is_ok(), "alloc for the pinned owner");
+        t.check_eq(set.pin(&OWNER_B), Err(ENOENT), "pin an owner without pages");
+        t.check_eq(set.pin(&OWNER_PIN), Ok(()), "pin");
+        t.check_eq(set.pin(&OWNER_PIN), Ok(()), "pin twice");
+        t.check_eq(set.unregister(&again).err(), Some(EBUSY), "unregister while pinned");
+        set.unpin(&OWNER_PIN);
+        t.check_eq(set.unregister(&again).err(), Some(EBUSY), "still pinned once");
+        set.unpin(&OWNER_PIN);
+        if let Ok(off) = off {
+            t.check_eq(set.alloc.free_pages(off, 0, &OWNER_PIN), Ok(()), "free");
+        }
+        set.unregister(&again)
+    });
+    // The allocator comes back out of the lock and releases /dev/pmem0 when dropped here.
+    t.check(matches!(r, Ok(Ok(_))), "unregister once unpinned");
+}
+
+crate::kunit_case!(bnvm_kunit_pin_blocks_unregister, pin_blocks_unregister);

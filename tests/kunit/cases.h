@@ -15,7 +15,8 @@ struct kunit;
 	X(alloc_free_merge)		\
 	X(owner_isolation)		\
 	X(no_space)			\
-	X(two_boot)
+	X(two_boot)			\
+	X(pin_blocks_unregister)
 
 #define BNVM_KUNIT_DECLARE(name) void bnvm_kunit_##name(struct kunit *test);
 BNVM_KUNIT_CASES(BNVM_KUNIT_DECLARE)
