@@ -19,8 +19,10 @@
 //! - [`Lists::add`]: `O(c)` in memory to find a block with room, then a media scan of that
 //!   block from its first possibly free slot; `O(log n)` plus `O(sqrt n)` amortized element
 //!   moves to index the record (see below).
-//! - [`Lists::load`]: one read of every block of every chain, then `O(n log n)` to sort the
-//!   index (skipped if the chains already hold the records in order).
+//! - [`Lists::load`]: one read of every block of every chain, then a natural merge sort of
+//!   the index through a scratch copy, dropped at the end (`O(n log r)` for `r` ascending
+//!   runs, nothing if the chains already hold the records in order; a heapsort in place if
+//!   the copy cannot be allocated).
 //! - [`Lists::for_each_rec`]: reads the chains from the media, in chain order, as before.
 //!
 //! The index is two sorted runs of 12-byte entries ordered by (record, head, slot offset): a
@@ -235,6 +237,56 @@ fn lower_bound(v: &[Entry], key: Entry) -> usize {
     lo
 }
 
+/// End of the ascending run of `v` that starts at `i`.
+fn run_end(v: &[Entry], i: usize) -> usize {
+    let tail = v.get(i..).unwrap_or_default();
+    let len = tail
+        .windows(2)
+        .position(|w| matches!(w, [a, b] if a > b))
+        .map_or(tail.len(), |p| p + 1);
+    i + len
+}
+
+/// Merges the sorted `a` and `b` into `out` (`a.len() + b.len()` long).
+fn merge_into(a: &[Entry], b: &[Entry], out: &mut [Entry]) {
+    let (mut i, mut j) = (0, 0);
+    for slot in out.iter_mut() {
+        *slot = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) if y < x => {
+                j += 1;
+                *y
+            }
+            (Some(x), _) => {
+                i += 1;
+                *x
+            }
+            (None, Some(y)) => {
+                j += 1;
+                *y
+            }
+            (None, None) => return,
+        };
+    }
+}
+
+/// One pass of a natural merge sort: merges each pair of adjacent ascending runs of `src`
+/// into the same place of `dst` (as long as `src`); returns how many merged runs it wrote.
+fn merge_pass(src: &[Entry], dst: &mut [Entry]) -> usize {
+    let (n, mut i, mut runs) = (src.len(), 0, 0);
+    while i < n {
+        let mid = run_end(src, i);
+        let end = run_end(src, mid);
+        if let (Some(a), Some(b), Some(out)) =
+            (src.get(i..mid), src.get(mid..end), dst.get_mut(i..end))
+        {
+            merge_into(a, b, out);
+        }
+        i = end;
+        runs += 1;
+    }
+    runs
+}
+
 /// Where [`Index::find`] found an entry: its position in the main run or in the fresh one.
 #[derive(Debug, Clone, Copy)]
 enum Found {
@@ -275,10 +327,38 @@ impl<F: SeqFamily> Index<F> {
         self.main.try_push(e)
     }
 
+    /// Sorts the loaded entries: a natural merge sort through a scratch copy (each chain is
+    /// often already in order, so few passes), or a heapsort in place if there is no memory
+    /// for the copy.
     fn sort_loaded(&mut self) {
         let v = self.main.as_mut_slice();
-        if v.windows(2).any(|w| matches!(w, [a, b] if a > b)) {
-            heapsort(v);
+        if !v.windows(2).any(|w| matches!(w, [a, b] if a > b)) {
+            return;
+        }
+        let mut tmp: F::Seq<Entry> = F::new_seq();
+        if tmp.try_reserve(v.len()).is_err() {
+            return heapsort(v);
+        }
+        for e in v.iter() {
+            if tmp.try_push(*e).is_err() {
+                return heapsort(v);
+            }
+        }
+        let tmp = tmp.as_mut_slice();
+        let mut in_v = true;
+        loop {
+            let runs = if in_v {
+                merge_pass(v, tmp)
+            } else {
+                merge_pass(tmp, v)
+            };
+            in_v = !in_v;
+            if runs <= 1 {
+                break;
+            }
+        }
+        if !in_v {
+            v.copy_from_slice(tmp);
         }
     }
 
@@ -346,7 +426,10 @@ impl<F: SeqFamily> Index<F> {
         let main = self.main.as_mut_slice();
         let fresh = self.fresh.as_slice();
         while j > 0 {
-            let (a, b) = (main.get(i.wrapping_sub(1)).copied(), fresh.get(j - 1).copied());
+            let (a, b) = (
+                main.get(i.wrapping_sub(1)).copied(),
+                fresh.get(j - 1).copied(),
+            );
             let take = match (a, b) {
                 (Some(a), Some(b)) if a > b => {
                     i -= 1;
@@ -1026,7 +1109,11 @@ impl<F: SeqFamily> Lists<F> {
             return Err(Error::Invalid);
         }
         let used = b.used - 1;
-        let prev = if used == 0 { self.prev(h, ns, idx)? } else { NIL };
+        let prev = if used == 0 {
+            self.prev(h, ns, idx)?
+        } else {
+            NIL
+        };
         let at = block_off(idx)?;
         let off = RecsHeader::rec_off(slot).ok_or(Error::Invalid)?;
         store_flush(m, at + off as u64, &Rec::EMPTY.0.to_le_bytes())?;

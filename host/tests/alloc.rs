@@ -281,6 +281,27 @@ fn a_full_record_area_rolls_the_buddy_back() {
     a.free_pages(x, 0, &owner(1)).expect("free");
 }
 
+/// The lists' record index holds exactly what a walk of the chains on namespace 0 finds.
+fn index_agrees(a: &Alloc) {
+    let m0 = a.media(0).expect("ns 0");
+    let mut walked = Vec::new();
+    for ns in 0..8 {
+        a.lists()
+            .for_each_rec(m0, None, ns, |h, at, rec| {
+                walked.push((h, at, rec.0));
+                Ok(())
+            })
+            .expect("walk");
+    }
+    let mut indexed = Vec::new();
+    a.lists()
+        .for_each_indexed(|h, at, rec| indexed.push((h, at, rec.0)));
+    walked.sort();
+    indexed.sort();
+    assert_eq!(indexed, walked);
+    assert_eq!(a.lists().records(), walked.len());
+}
+
 #[test]
 fn randomized_against_model_with_reboots() {
     let mut rng = XorShift::new(42);
@@ -299,11 +320,13 @@ fn randomized_against_model_with_reboots() {
             a.free_pages(off, order, &owner(o)).expect("free");
         }
         if step % 500 == 499 {
+            index_agrees(&a);
             let b = reboot(&a);
             for k in 0..2 {
                 assert_eq!(free_blocks(&b, k), free_blocks(&a, k));
             }
             a = b;
+            index_agrees(&a);
             assert_eq!(problems(&a), []);
         }
         let used: u64 = model.iter().map(|m| 1u64 << m.2).sum();

@@ -6,7 +6,8 @@
 //! the returned operations, or after those plus the one in flight (so every returned alloc is
 //! recorded and every returned free is not); records never overlap and never touch a free
 //! buddy block, and free + recorded pages = all pages; the offline checker finds nothing once
-//! register has repaired the `recs.used` hints; the set still allocates and frees.
+//! register has repaired the `recs.used` hints; the record index register built matches the
+//! media walk; the set still allocates and frees.
 //!
 //! `NVMPG_CRASH_FULL=1` widens the budget and the randomized sequences.
 
@@ -172,6 +173,24 @@ fn check_state(s: CrashState<'_>, ns1: &[u8], models: &[Model]) -> Result<(), St
                 "ns {ns}: {free} free + {used} recorded != {pages} pages"
             ));
         }
+    }
+    // The record index register built must be exactly what the media walk finds.
+    let mut walked = Vec::new();
+    for ns in 0..2u8 {
+        a.lists()
+            .for_each_rec(m0, None, ns, |h, at, rec| {
+                walked.push((h, at, rec.0));
+                Ok(())
+            })
+            .map_err(|e| format!("walk: {e:?}"))?;
+    }
+    let mut indexed = Vec::new();
+    a.lists()
+        .for_each_indexed(|h, at, rec| indexed.push((h, at, rec.0)));
+    walked.sort();
+    indexed.sort();
+    if walked != indexed {
+        return Err(format!("index {indexed:?} != media walk {walked:?}"));
     }
     let d = s.ops_done;
     let ok = got == models[d] || models.get(d + 1).is_some_and(|m| got == *m);
