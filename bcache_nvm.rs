@@ -61,6 +61,7 @@ pub mod wrap {
     pub mod bcache_c;
     pub mod dax;
     pub mod kvec_seq;
+    pub mod pmem;
     #[cfg(bnvm_kunit)]
     pub mod kunit;
 }

@@ -9,6 +9,7 @@
 //! [`Media`] implementation: plain copy + `arch_wb_cache_pmem` for metadata, `memcpy_flushcache`
 //! for bulk copies, `pmem_wmb` as the fence.
 
+use super::pmem::{self, Linear};
 use crate::nvmpg::media::{Media, OutOfRange};
 use core::ffi::{c_char, c_long, c_ulong, c_void};
 use kernel::error::code::{EINVAL, EIO, ENODEV};
@@ -28,9 +29,6 @@ extern "C" {
     fn bnvm_dax_put(dax: *mut c_void, holder: *mut c_void);
     fn bnvm_dax_map(dax: *mut c_void, pgoff: c_ulong, nr: c_long, kaddr: *mut *mut c_void)
         -> c_long;
-    fn bnvm_memcpy_flushcache(dst: *mut c_void, src: *const c_void, len: usize);
-    fn bnvm_wb_cache_pmem(addr: *mut c_void, len: usize);
-    fn bnvm_pmem_wmb();
 }
 
 const PAGE: u64 = bindings::PAGE_SIZE as u64;
@@ -39,10 +37,8 @@ const PAGE: u64 = bindings::PAGE_SIZE as u64;
 struct Extent {
     /// Byte offset of the piece in the namespace.
     start: u64,
-    /// Length in bytes.
-    len: u64,
-    /// Kernel address of the piece's first byte.
-    kaddr: NonNull<u8>,
+    /// The mapped bytes.
+    map: Linear,
 }
 
 /// An fsdax block device held exclusively, with its whole DAX range mapped.
@@ -52,7 +48,7 @@ struct Extent {
 /// - `file` is a block device file opened by `bnvm_bdev_open_rw` with holder `holder`, and
 ///   `dax` the DAX device got for it with the same holder; both are released only in `drop`.
 /// - `extents` are sorted, contiguous from 0, cover exactly `[0, len)`, and each maps
-///   `extent.len` bytes of the namespace at `extent.kaddr`, valid while `dax` is held.
+///   `extent.map.len()` bytes of the namespace at `extent.start`, valid while `dax` is held.
 pub struct DaxNamespace {
     file: NonNull<c_void>,
     dax: NonNull<c_void>,
@@ -104,24 +100,29 @@ impl DaxNamespace {
         self.extents.len()
     }
 
-    /// Calls `f(kaddr, done, n)` for each mapped piece of `[off, off + len)`, in order, where
+    /// The mapping of `[off, off + len)` if it lies inside one extent (a journal window).
+    pub fn linear(&self, off: u64, len: u64) -> Option<Linear> {
+        let e = self.extents.iter().find(|e| e.start <= off && off - e.start < e.map.len())?;
+        e.map.sub(off - e.start, len)
+    }
+
+    /// Calls `f(piece, done)` for each mapped piece of `[off, off + len)`, in order, where
     /// `done` is how many bytes of the range came before the piece.
-    fn pieces(&self, off: u64, len: u64, mut f: impl FnMut(*mut u8, usize, usize)) -> Result<(), OutOfRange> {
+    fn pieces(&self, off: u64, len: u64, mut f: impl FnMut(Linear, usize)) -> Result<(), OutOfRange> {
         let end = off.checked_add(len).filter(|&e| e <= self.len).ok_or(OutOfRange)?;
         let mut pos = off;
         for e in self.extents.iter() {
+            let e_end = e.start + e.map.len();
             if pos >= end {
                 break;
             }
-            let e_end = e.start + e.len;
             if pos >= e_end {
                 continue;
             }
-            let n = (end.min(e_end) - pos) as usize;
-            // SAFETY: `pos - e.start < e.len` (type invariant: the extent maps `e.len` bytes).
-            let p = unsafe { e.kaddr.as_ptr().add((pos - e.start) as usize) };
-            f(p, (pos - off) as usize, n);
-            pos += n as u64;
+            let n = end.min(e_end) - pos;
+            let piece = e.map.sub(pos - e.start, n).ok_or(OutOfRange)?;
+            f(piece, (pos - off) as usize);
+            pos += n;
         }
         Ok(())
     }
@@ -144,7 +145,10 @@ fn map_all(dax: NonNull<c_void>, first: u64, pages: u64) -> Result<KVec<Extent>>
             return Err(EIO);
         }
         let n = (got as u64).min(pages - done);
-        extents.push(Extent { start: done * PAGE, len: n * PAGE, kaddr }, GFP_KERNEL)?;
+        // SAFETY: `dax_direct_access` mapped `got >= n` pages at `kaddr`, valid while the DAX
+        // device is held, which the `DaxNamespace` owning the extent does.
+        let map = unsafe { Linear::new(kaddr, n * PAGE) };
+        extents.push(Extent { start: done * PAGE, map }, GFP_KERNEL)?;
         done += n;
     }
     Ok(extents)
@@ -188,52 +192,34 @@ impl Media for DaxNamespace {
     }
 
     fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), OutOfRange> {
-        let base = dst.as_mut_ptr();
-        self.pieces(off, dst.len() as u64, |p, done, n| {
-            // SAFETY: `p` maps `n` readable bytes (see `pieces`); `base + done .. + n` lies in
-            // `dst`; the two do not overlap (kernel memory vs a caller buffer).
-            unsafe { core::ptr::copy_nonoverlapping(p, base.add(done), n) }
+        self.pieces(off, dst.len() as u64, |p, done| {
+            if let Some(d) = dst.get_mut(done..done + p.len() as usize) {
+                p.read(d);
+            }
         })
     }
 
     fn store(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {
-        // An aligned 8-byte store must reach the media whole (records, links, counters: see
-        // `nvmpg/media.rs`), so it is one 64-bit store, never a byte copy.
-        if let Ok(word) = <[u8; 8]>::try_from(src) {
-            if off % 8 == 0 {
-                return self.pieces(off, 8, |p, _, n| {
-                    if n == 8 {
-                        // SAFETY: `p` maps 8 writable bytes, 8-byte aligned because the
-                        // extents start on page boundaries and `off` is aligned.
-                        unsafe { core::ptr::write_volatile(p.cast::<u64>(), u64::from_ne_bytes(word)) }
-                    }
-                });
+        self.pieces(off, src.len() as u64, |mut p, done| {
+            if let Some(s) = src.get(done..done + p.len() as usize) {
+                p.store(s);
             }
-        }
-        let base = src.as_ptr();
-        self.pieces(off, src.len() as u64, |p, done, n| {
-            // SAFETY: as in `read`, with the roles swapped; `&mut self` makes us the only writer.
-            unsafe { core::ptr::copy_nonoverlapping(base.add(done), p, n) }
         })
     }
 
     fn flush(&mut self, off: u64, len: u64) -> Result<(), OutOfRange> {
-        self.pieces(off, len, |p, _, n| {
-            // SAFETY: `p .. p + n` is mapped persistent memory.
-            unsafe { bnvm_wb_cache_pmem(p.cast(), n) }
-        })
+        self.pieces(off, len, |mut p, _| p.flush())
     }
 
     fn fence(&mut self) {
-        // SAFETY: a store fence; no memory is touched.
-        unsafe { bnvm_pmem_wmb() }
+        pmem::fence()
     }
 
     fn store_flush(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {
-        let base = src.as_ptr();
-        self.pieces(off, src.len() as u64, |p, done, n| {
-            // SAFETY: as in `store`; memcpy_flushcache writes around the CPU caches.
-            unsafe { bnvm_memcpy_flushcache(p.cast(), base.add(done).cast(), n) }
+        self.pieces(off, src.len() as u64, |mut p, done| {
+            if let Some(s) = src.get(done..done + p.len() as usize) {
+                p.store_flush(s);
+            }
         })
     }
 }

@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `KVec` as the pure code's growable sequence ([`Seq`], [`SeqFamily`]).
+//! The kernel's `Vec` as the pure code's growable sequence ([`Seq`], [`SeqFamily`]).
+//!
+//! The allocator's state (free blocks, the records index) grows with the namespace's
+//! records: up to tens of MiB for a full record area, too much for one kmalloc. The family
+//! therefore uses `KVVec` (kmalloc, falling back to vmalloc for large sizes).
 
 use crate::nvmpg::seq::{NoMem, Seq, SeqFamily};
+use kernel::alloc::{Allocator, KVVec, Vec};
 use kernel::prelude::*;
 
-impl<T: Copy> Seq<T> for KVec<T> {
+impl<T: Copy, A: Allocator> Seq<T> for Vec<T, A> {
     fn len(&self) -> usize {
-        KVec::len(self)
+        Vec::len(self)
     }
 
     fn as_slice(&self) -> &[T] {
-        KVec::as_slice(self)
+        Vec::as_slice(self)
     }
 
     fn as_mut_slice(&mut self) -> &mut [T] {
-        KVec::as_mut_slice(self)
+        Vec::as_mut_slice(self)
     }
 
     fn try_push(&mut self, v: T) -> Result<(), NoMem> {
@@ -27,7 +32,7 @@ impl<T: Copy> Seq<T> for KVec<T> {
     }
 
     fn truncate(&mut self, len: usize) {
-        if len < KVec::len(self) {
+        if len < Vec::len(self) {
             // SAFETY: `len` is below the current length, so the first `len` elements are
             // initialised; the dropped tail needs no destructor because `T: Copy`.
             unsafe { self.set_len(len) };
@@ -35,13 +40,13 @@ impl<T: Copy> Seq<T> for KVec<T> {
     }
 }
 
-/// The kernel's [`SeqFamily`]: sequences are `KVec`s allocated with `GFP_KERNEL`.
+/// The kernel's [`SeqFamily`]: sequences are `KVVec`s allocated with `GFP_KERNEL`.
 pub struct KernelSeqs;
 
 impl SeqFamily for KernelSeqs {
-    type Seq<T: Copy> = KVec<T>;
+    type Seq<T: Copy> = KVVec<T>;
 
-    fn new_seq<T: Copy>() -> KVec<T> {
-        KVec::new()
+    fn new_seq<T: Copy>() -> KVVec<T> {
+        KVVec::new()
     }
 }
