@@ -33,10 +33,12 @@ pub mod journal {
     //! The bcache journal on an NVDIMM: jset format, persistent write, replay scan and order.
     pub mod error;
     pub mod geometry;
+    pub mod hooks;
     pub mod jset;
     pub mod read;
     pub mod replay;
     pub mod scan;
+    pub mod window;
     pub mod write;
 }
 

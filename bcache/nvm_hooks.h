@@ -9,6 +9,8 @@
 #ifndef _BCACHE_NVM_HOOKS_H
 #define _BCACHE_NVM_HOOKS_H
 
+#include <linux/types.h>
+
 /* super.c: bcache's module init and exit, run by the Rust module!() root. */
 int bcache_init(void);
 void bcache_exit(void);
@@ -24,5 +26,29 @@ ssize_t bch_nvmpg_sysfs_register(struct kobject *k, struct kobj_attribute *attr,
 ssize_t bch_nvmpg_sysfs_unregister(struct kobject *k, struct kobj_attribute *attr,
 				   const char *buf, size_t size);
 ssize_t bch_nvmpg_sysfs_show(struct kobject *k, struct kobj_attribute *attr, char *buf);
+
+/*
+ * journal/hooks.rs: the journal on an NVDIMM meta device (BCH_FEATURE_INCOMPAT_NVDIMM_META).
+ * A cache's journal window (struct cache.nvm_journal) is made by create or attach and
+ * released by detach; read, prepare and commit use it.
+ */
+/* read_super_common(): NULL if d[] name a journal range recorded for set_uuid, else why not. */
+const char *bch_nvm_sb_check(const u8 *set_uuid, u32 bucket_size, u16 first_bucket,
+			     u16 keys, const u64 *d);
+/* A new cache set: allocate the journal range, zero it, fill d[] (keys may shrink). */
+int bch_nvm_journal_create(const u8 *set_uuid, u32 bucket_size, u16 first_bucket,
+			   u16 *keys, u64 *d, void **window);
+/* An existing cache set: map its recorded journal range. */
+int bch_nvm_journal_attach(const u8 *set_uuid, u32 bucket_size, u16 first_bucket,
+			   u16 keys, const u64 *d, void **window);
+void bch_nvm_journal_detach(void **window);
+/* Copies bytes of journal bucket bucket_index from sector offset into data. */
+int bch_nvm_journal_read(void *window, unsigned int bucket_index, unsigned int offset,
+			 void *data, size_t bytes);
+/* Notes the jset to store at key offset ptr_offset (sectors) of bucket bucket_index. */
+int bch_nvm_journal_prepare(void *window, unsigned int bucket_index, u64 ptr_offset,
+			    const void *jset, size_t bytes);
+/* Stores the prepared jset durably, unless the flush before it failed (status < 0). */
+void bch_nvm_journal_commit(void *window, int status);
 
 #endif /* _BCACHE_NVM_HOOKS_H */

@@ -15,7 +15,7 @@ use crate::nvmpg::media::Media;
 use crate::nvmpg::seq::SeqFamily;
 
 use super::error::SbError;
-use super::features::INCOMPAT_NVDIMM_META;
+use super::features::{FeatureKind, INCOMPAT_NVDIMM_META};
 use super::sb::{CacheSb, PAGE_SECTORS, SB_VERSION_CDEV_WITH_FEATURES, SECTOR_SHIFT};
 
 /// Size and order of a journal of `keys` buckets on an NVDIMM.
@@ -241,6 +241,41 @@ pub fn set_nvdimm_meta(buf: &mut [u8], base: NvmpgOffset) -> Result<JournalGeome
     geom.fill_d(base, buf)?;
     CacheSb::seal(buf)?;
     Ok(geom)
+}
+
+/// Marks the cache superblock in `buf` for a journal on an NVDIMM without locating it
+/// (`bcache-nvm make-cache --nvdimm-meta`): the kernel allocates the range and fills `d[]` when
+/// the new cache set first runs. Checks identity and csum ([`CacheSb::check_header`]) and that
+/// it is a cache device, raises `version` to [`SB_VERSION_CDEV_WITH_FEATURES`], sets
+/// [`INCOMPAT_NVDIMM_META`] and reseals; `d[]` and every other byte are untouched. The feature
+/// words of an older version are unused, so they must be zero (raising the version would give
+/// stray bits a meaning); those of a newer one must stay within [`super::features::INCOMPAT_SUPP`].
+/// Returns the superblock as it was, for the caller to judge whether it is still new
+/// (`CACHE_SYNC` clear) and whether the bit was already set. `buf` is only changed on success.
+pub fn mark_nvdimm_meta(buf: &mut [u8]) -> Result<CacheSb, SbError> {
+    let old = CacheSb::check_header(buf)?;
+    if !old.is_cache_device() {
+        return Err(SbError::NotCacheDevice {
+            version: old.version,
+        });
+    }
+    let mut sb = old;
+    if old.version < SB_VERSION_CDEV_WITH_FEATURES {
+        let words = [
+            (FeatureKind::Compat, old.feature_compat),
+            (FeatureKind::RoCompat, old.feature_ro_compat),
+            (FeatureKind::Incompat, old.feature_incompat),
+        ];
+        if let Some(&(kind, bits)) = words.iter().find(|(_, bits)| *bits != 0) {
+            return Err(SbError::UnknownFeatures { kind, bits });
+        }
+    }
+    sb.version = SB_VERSION_CDEV_WITH_FEATURES;
+    sb.feature_incompat |= INCOMPAT_NVDIMM_META;
+    sb.check_features()?;
+    sb.encode(buf)?;
+    CacheSb::seal(buf)?;
+    Ok(old)
 }
 
 /// The NVDIMM journal described by the cache superblock in `buf` (identity, csum, features,

@@ -264,3 +264,84 @@ fn set_nvdimm_meta_refuses_and_leaves_the_superblock_alone() {
         },
     );
 }
+
+#[test]
+fn mark_nvdimm_meta_sets_only_version_bit_and_csum() {
+    use bcache_nvm_core::super_::features::FeatureKind;
+    for (version, keys) in [(0u8, 0u16), (3, 0), (3, 4), (5, 4)] {
+        let mut orig = make_cache_sb(1024, keys, 1 << 14);
+        orig[16] = version;
+        orig[104] = 0; // make-bcache leaves CACHE_SYNC clear; the caller judges it anyway
+        reseal(&mut orig);
+        let mut s = orig.clone();
+        let old = mark_nvdimm_meta(&mut s).unwrap();
+        assert_eq!(old, CacheSb::decode(&orig).unwrap());
+        let csum = bitwise_crc64(&s[8..208 + usize::from(keys) * 8]);
+        assert_eq!(&s[0..8], &csum.to_le_bytes());
+        let sb = CacheSb::check_header(&s).unwrap();
+        assert_eq!(sb.version, SB_VERSION_CDEV_WITH_FEATURES);
+        assert_eq!(sb.feature_incompat, INCOMPAT_NVDIMM_META);
+        assert!(sb.nvdimm_meta());
+        // csum, version and feature_incompat only: d[] is the kernel's to fill.
+        let changed = |i: usize| i < 8 || (16..24).contains(&i) || (128..136).contains(&i);
+        assert!(
+            (0..4096).all(|i| changed(i) || s[i] == orig[i]),
+            "v{version}"
+        );
+        // Marking again changes nothing and reports the bit as already set.
+        let mut again = s.clone();
+        assert!(mark_nvdimm_meta(&mut again).unwrap().nvdimm_meta());
+        assert_eq!(again, s);
+    }
+
+    let check = |s: Vec<u8>, err: SbError| {
+        let mut t = s.clone();
+        assert_eq!(mark_nvdimm_meta(&mut t), Err(err));
+        assert_eq!(t, s);
+    };
+    let mut magic = make_cache_sb(1024, 0, 1 << 14);
+    magic[24] ^= 1;
+    check(magic, SbError::BadMagic);
+    for version in [1u8, 4, 6, 2, 7] {
+        let mut bdev = make_cache_sb(1024, 0, 1 << 14);
+        bdev[16] = version;
+        reseal(&mut bdev);
+        check(
+            bdev,
+            SbError::NotCacheDevice {
+                version: version.into(),
+            },
+        );
+    }
+    let mut bad = make_cache_sb(1024, 0, 1 << 14);
+    bad[60] ^= 1;
+    let found = u64::from_le_bytes(bad[0..8].try_into().unwrap());
+    let expected = bitwise_crc64(&bad[8..208]);
+    check(bad, SbError::BadCsum { found, expected });
+    // Version 5: unknown bits in any word; older versions: any stray bit at all.
+    for (version, off, bits, kind) in [
+        (5u8, 128, 0x10u8, FeatureKind::Incompat),
+        (5, 120, 0x1, FeatureKind::Compat),
+        (3, 128, 0x2, FeatureKind::Incompat),
+        (0, 136, 0x4, FeatureKind::RoCompat),
+    ] {
+        let mut s = make_cache_sb(1024, 0, 1 << 14);
+        s[16] = version;
+        s[off] = bits;
+        reseal(&mut s);
+        check(
+            s,
+            SbError::UnknownFeatures {
+                kind,
+                bits: bits.into(),
+            },
+        );
+    }
+    // Version 5 with a supported bit keeps it.
+    let mut large = make_cache_sb(10, 0, 1 << 14);
+    large[16] = 5;
+    large[128] = 0x2;
+    reseal(&mut large);
+    mark_nvdimm_meta(&mut large).unwrap();
+    assert_eq!(CacheSb::decode(&large).unwrap().feature_incompat, 0x6);
+}

@@ -69,7 +69,7 @@ pub fn run(paths: &[String], force: bool) -> Result<(), Error> {
             pages_total,
         );
         write_formatted(&mut meta, &sb).map_err(|e| Error::new(&dev.path, e))?;
-        dev.write_durably(&meta)?;
+        dev.write_durably(0, &meta)?;
         println!(
             "{}: namespace {this_ns} of {total_ns}, uuid {}, set uuid {}, {pages_total} pages",
             dev.path,

@@ -1,8 +1,11 @@
-//! `bcache-nvm`: format, show and check nvm-pages namespaces (bcache journal on NVDIMM).
+//! `bcache-nvm`: format, show and check nvm-pages namespaces (bcache journal on NVDIMM), and
+//! mark a new bcache cache device for a journal on them.
 //!
-//! Exit status: 0 on success (for `check`: a clean set), 1 when `check` finds problems,
-//! 2 on any error (usage, I/O, refusal); errors print `bcache-nvm: DEVICE: REASON` to stderr.
+//! Exit status: 0 on success (for `check`: a clean set; for `show-cache`: a valid superblock),
+//! 1 when `check` finds problems or `show-cache` a bad offset, magic or csum, 2 on any error
+//! (usage, I/O, refusal); errors print `bcache-nvm: DEVICE: REASON` to stderr.
 
+mod cache;
 mod check;
 mod device;
 mod format;
@@ -19,7 +22,7 @@ use device::{open_all, Device, Error};
 #[derive(Parser)]
 #[command(
     version,
-    about = "Format, show and check nvm-pages namespaces (bcache journal on NVDIMM)"
+    about = "Format, show and check nvm-pages namespaces (bcache journal on NVDIMM); mark cache devices"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -52,6 +55,20 @@ enum Command {
         #[arg(required = true)]
         devices: Vec<String>,
     },
+    /// Mark a new cache device (make-bcache -C, never started) for a journal on the NVDIMM:
+    /// version 5, NVDIMM_META set, csum recomputed, d[] left to the kernel.
+    MakeCache {
+        /// Set BCH_FEATURE_INCOMPAT_NVDIMM_META (the only change make-cache makes).
+        #[arg(long, required = true)]
+        nvdimm_meta: bool,
+        /// The cache device (block device or file).
+        device: String,
+    },
+    /// Print a bcache cache superblock (version, magic, csum, geometry, features, d[]).
+    ShowCache {
+        /// The cache device (block device or file).
+        device: String,
+    },
 }
 
 /// Opens read-only and loads the metadata area of every device.
@@ -65,6 +82,10 @@ fn load(paths: &[String]) -> Result<Vec<Device>, Error> {
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
+        Command::MakeCache { device, .. } => cache::mark(&device).map(|()| ExitCode::SUCCESS),
+        Command::ShowCache { device } => {
+            cache::show(&device).map(|valid| ExitCode::from(if valid { 0 } else { 1 }))
+        }
         Command::Format { force, devices } => {
             format::run(&devices, force).map(|()| ExitCode::SUCCESS)
         }

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C entry points of the journal on an NVDIMM meta device (kernel only), called by the
+//! hooks of patch 0004 in super.c and journal.c (`bcache/nvm_hooks.h`).
+//!
+//! A cache set's journal is one range of `2^order` pages owned by its `set_uuid`, with
+//! `sb.d[i]` the nvmpg offset of bucket `i`. `create` allocates it for a new cache set,
+//! `attach` finds it again for an existing one; both pin the owner (the set cannot be
+//! unregistered under a running cache) and hand C a [`Window`] that `detach` releases.
+//! Every refusal logs one line naming the cache set and the reason.
+
+use super::window::Window;
+use crate::nvmpg::format::NvmpgOffset;
+use crate::nvmpg::registry::{errno, Registry, Set, Uuid};
+use crate::super_::error::SbError;
+use crate::super_::nvdimm::{check_recorded, JournalGeometry};
+use crate::super_::sb::SB_JOURNAL_BUCKETS;
+use core::ffi::{c_char, c_int, c_void};
+use kernel::{c_str, error::code::*, prelude::*};
+
+/// Reads the 16-byte `set_uuid` C passes.
+///
+/// # Safety
+///
+/// `p` must point to 16 readable bytes.
+unsafe fn owner(p: *const u8) -> [u8; 16] {
+    let mut u = [0u8; 16];
+    // SAFETY: guaranteed by the caller.
+    unsafe { core::ptr::copy_nonoverlapping(p, u.as_mut_ptr(), 16) };
+    u
+}
+
+/// `d[0..keys]` as C passes it (`sb.d`, `SB_JOURNAL_BUCKETS` entries).
+///
+/// # Safety
+///
+/// `d` must point to `SB_JOURNAL_BUCKETS` readable `u64`s valid for `'a`.
+unsafe fn journal_d<'a>(d: *const u64, keys: u16) -> &'a [u64] {
+    let n = usize::from(keys.min(SB_JOURNAL_BUCKETS));
+    // SAFETY: guaranteed by the caller; `n` is within the array.
+    unsafe { core::slice::from_raw_parts(d, n) }
+}
+
+/// Checks that `d` names the journal range `owner` holds in the registered set.
+fn check(set: &Set, owner: &[u8; 16], geom: &JournalGeometry, d: &[u64]) -> Result<NvmpgOffset, SbError> {
+    let base = geom.check_d(d.iter().copied())?;
+    check_recorded(&set.alloc, owner, geom, base)?;
+    Ok(base)
+}
+
+/// Maps the journal range at `base`, pins `owner` and returns the window. `ENOMEM`,
+/// `EOPNOTSUPP` if the range crosses a mapping-range boundary of its namespace.
+fn open_window(
+    set: &mut Set,
+    owner: [u8; 16],
+    geom: JournalGeometry,
+    base: NvmpgOffset,
+    first_bucket: u16,
+) -> Result<*mut c_void> {
+    let len = geom.bucket_bytes() * u64::from(geom.keys());
+    let map = set.alloc.media(base.ns()).and_then(|ns| ns.linear(base.offset(), len));
+    let map = map.ok_or_else(|| Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32)))?;
+    set.pin(&owner)?;
+    // SAFETY: `map` maps the owner's recorded range, and `owner` is now pinned, so the set
+    // stays registered and mapped until `bch_nvm_journal_detach` unpins it.
+    let w = unsafe { Window::new(owner, geom, base, first_bucket, map) }
+        .and_then(|w| Ok(KBox::new(w, GFP_KERNEL)?));
+    match w {
+        Ok(w) => Ok(KBox::into_raw(w).cast()),
+        Err(e) => {
+            set.unpin(&owner);
+            Err(e)
+        }
+    }
+}
+
+/// `read_super_common()`: `NULL` if `d[]` name a journal range recorded for `set_uuid` in the
+/// registered nvm-pages set, else a short reason (the log line has the details). A cache that
+/// has never run (`keys == 0`, or `d[]` still the SSD journal buckets) passes: its journal is
+/// made when the cache set first starts.
+#[no_mangle]
+extern "C" fn bch_nvm_sb_check(
+    set_uuid: *const u8,
+    bucket_size: u32,
+    first_bucket: u16,
+    keys: u16,
+    d: *const u64,
+) -> *const c_char {
+    // SAFETY: C passes `sb->set_uuid` and `sb->d` of a `struct cache_sb`.
+    let (owner, d) = unsafe { (owner(set_uuid), journal_d(d, keys)) };
+    if d.iter().enumerate().all(|(i, &b)| b == u64::from(first_bucket) + i as u64) {
+        return core::ptr::null();
+    }
+    let geom = match JournalGeometry::new(bucket_size, keys) {
+        Ok(g) => g,
+        Err(e) => {
+            pr_err!("cache set {}: NVDIMM journal: {}\n", Uuid(&owner), e);
+            return c_str!("Bad NVDIMM journal geometry").as_char_ptr().cast();
+        }
+    };
+    let r = Registry::with(|set| check(set, &owner, &geom, d));
+    let e = match r {
+        Ok(Ok(_)) => return core::ptr::null(),
+        Ok(Err(e)) => e,
+        Err(_) => SbError::Lists(crate::nvmpg::alloc::Error::NotFound),
+    };
+    pr_err!("cache set {}: NVDIMM journal: {}\n", Uuid(&owner), e);
+    let why = match e {
+        SbError::Lists(crate::nvmpg::alloc::Error::NotFound) => {
+            c_str!("NVDIMM meta device of this cache set is not registered")
+        }
+        SbError::NoOwner | SbError::NoRecord { .. } => {
+            c_str!("No journal range recorded for this cache set on the NVDIMM")
+        }
+        SbError::SizeMismatch { .. } | SbError::NotRangeStart { .. } => {
+            c_str!("NVDIMM journal range does not match the superblock")
+        }
+        _ => c_str!("Bad NVDIMM journal locations"),
+    };
+    why.as_char_ptr().cast()
+}
+
+/// A new cache set: allocates its journal (`keys` rounded down to a power of two), zeroes it
+/// durably, fills `d[]` and hands back the window. `-ENODEV` without a registered set,
+/// `-ENOSPC` without room; nothing is left allocated on failure.
+#[no_mangle]
+extern "C" fn bch_nvm_journal_create(
+    set_uuid: *const u8,
+    bucket_size: u32,
+    first_bucket: u16,
+    keys: *mut u16,
+    d: *mut u64,
+    window: *mut *mut c_void,
+) -> c_int {
+    // SAFETY: C passes `ca->sb.set_uuid`, `&ca->sb.keys`, `ca->sb.d` and `&ca->nvm_journal`.
+    let (owner, k) = unsafe { (owner(set_uuid), *keys) };
+    let k = if k == 0 { 0 } else { 1u16 << k.ilog2() };
+    let r = JournalGeometry::new(bucket_size, k)
+        .map_err(|e| {
+            pr_err!("cache set {}: NVDIMM journal: {}\n", Uuid(&owner), e);
+            EINVAL
+        })
+        .and_then(|geom| Registry::with(|set| create(set, owner, geom, first_bucket))?);
+    match r {
+        Ok((geom, base, w)) => {
+            // SAFETY: as above; `d` has `SB_JOURNAL_BUCKETS >= keys` entries.
+            let d = unsafe { core::slice::from_raw_parts_mut(d, usize::from(geom.keys())) };
+            for (i, slot) in (0..).zip(d.iter_mut()) {
+                *slot = geom.bucket(base, i).map_or(0, |o| o.0);
+            }
+            // SAFETY: as above.
+            unsafe { (*keys, *window) = (geom.keys(), w) };
+            pr_info!(
+                "cache set {}: journal on the NVDIMM: {} buckets at {:#x} (namespace {})\n",
+                Uuid(&owner),
+                geom.keys(),
+                base.offset(),
+                base.ns()
+            );
+            0
+        }
+        Err(e) => {
+            pr_err!("cache set {}: cannot allocate the NVDIMM journal ({})\n", Uuid(&owner), e.to_errno());
+            e.to_errno()
+        }
+    }
+}
+
+fn create(
+    set: &mut Set,
+    owner: [u8; 16],
+    geom: JournalGeometry,
+    first_bucket: u16,
+) -> Result<(JournalGeometry, NvmpgOffset, *mut c_void)> {
+    if set.alloc.lists().head_capacity() == 0 {
+        pr_err!("cache set {}: NVDIMM meta device not registered\n", Uuid(&owner));
+        return Err(ENODEV);
+    }
+    let base = set.alloc.alloc_pages(geom.order(), &owner).map_err(errno)?;
+    let w = zero(set, base, &geom).and_then(|()| open_window(set, owner, geom, base, first_bucket));
+    match w {
+        Ok(w) => Ok((geom, base, w)),
+        Err(e) => {
+            let _ = set.alloc.free_pages(base, geom.order(), &owner);
+            Err(e)
+        }
+    }
+}
+
+/// Zeroes the journal range durably, so no stale jset of an earlier owner is ever replayed.
+fn zero(set: &mut Set, base: NvmpgOffset, geom: &JournalGeometry) -> Result {
+    static ZEROS: [u8; 4096] = [0; 4096];
+    let ns = set.alloc.media_mut(base.ns()).ok_or(EINVAL)?;
+    let len = geom.bucket_bytes() * u64::from(geom.keys());
+    let mut off = 0;
+    while off < len {
+        crate::nvmpg::media::Media::store_flush(ns, base.offset() + off, &ZEROS).map_err(|_| EIO)?;
+        off += ZEROS.len() as u64;
+    }
+    crate::nvmpg::media::Media::fence(ns);
+    Ok(())
+}
+
+/// An existing cache set: finds its recorded journal range again and hands back the window.
+#[no_mangle]
+extern "C" fn bch_nvm_journal_attach(
+    set_uuid: *const u8,
+    bucket_size: u32,
+    first_bucket: u16,
+    keys: u16,
+    d: *const u64,
+    window: *mut *mut c_void,
+) -> c_int {
+    // SAFETY: C passes `ca->sb.set_uuid`, `ca->sb.d` and `&ca->nvm_journal`.
+    let (owner, d) = unsafe { (owner(set_uuid), journal_d(d, keys)) };
+    let r = JournalGeometry::new(bucket_size, keys).map_err(|e| {
+        pr_err!("cache set {}: NVDIMM journal: {}\n", Uuid(&owner), e);
+        EINVAL
+    });
+    let r = r.and_then(|geom| {
+        Registry::with(|set| {
+            let base = check(set, &owner, &geom, d).map_err(|e| {
+                pr_err!("cache set {}: NVDIMM journal: {}\n", Uuid(&owner), e);
+                EINVAL
+            })?;
+            open_window(set, owner, geom, base, first_bucket)
+        })?
+    });
+    match r {
+        Ok(w) => {
+            // SAFETY: as above.
+            unsafe { *window = w };
+            pr_info!("cache set {}: journal on the NVDIMM\n", Uuid(&owner));
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Releases a cache's window (if any) and its pin.
+#[no_mangle]
+extern "C" fn bch_nvm_journal_detach(window: *mut *mut c_void) {
+    // SAFETY: C passes `&ca->nvm_journal`, null or made by `create`/`attach`.
+    let w = unsafe { core::mem::replace(&mut *window, core::ptr::null_mut()) };
+    if w.is_null() {
+        return;
+    }
+    // SAFETY: `w` came from `KBox::into_raw` in `open_window` and is released once, here.
+    let w = unsafe { KBox::from_raw(w.cast::<Window>()) };
+    let _ = Registry::with(|set| set.unpin(&w.owner));
+}
+
+/// The cache's window.
+///
+/// # Safety
+///
+/// `window` must be a live window made by `create`/`attach`, used by one caller at a time
+/// (bcache reads the journal before writing it, and has one journal write in flight).
+unsafe fn window<'a>(window: *mut c_void) -> Option<&'a mut Window> {
+    // SAFETY: guaranteed by the caller.
+    unsafe { window.cast::<Window>().as_mut() }
+}
+
+/// `journal_read_bucket()`: copies `bytes` of bucket `bucket` from sector `offset` into `data`.
+#[no_mangle]
+extern "C" fn bch_nvm_journal_read(
+    w: *mut c_void,
+    bucket: u32,
+    offset: u32,
+    data: *mut c_void,
+    bytes: usize,
+) -> c_int {
+    // SAFETY: C passes `ca->nvm_journal` during the journal read, and its read buffer.
+    let (w, data) = unsafe { (window(w), core::slice::from_raw_parts_mut(data.cast::<u8>(), bytes)) };
+    match w.map(|w| w.read(bucket, offset, data)) {
+        Some(Ok(())) => 0,
+        _ => EIO.to_errno(),
+    }
+}
+
+/// `journal_write_unlocked()`: notes the jset to store after the cache device's flush.
+#[no_mangle]
+extern "C" fn bch_nvm_journal_prepare(
+    w: *mut c_void,
+    bucket: u32,
+    ptr: u64,
+    jset: *const c_void,
+    bytes: usize,
+) -> c_int {
+    // SAFETY: C passes `ca->nvm_journal` of the journal write in flight.
+    match unsafe { window(w) }.map(|w| w.prepare(bucket, ptr, jset.cast(), bytes)) {
+        Some(Ok(())) => 0,
+        _ => EINVAL.to_errno(),
+    }
+}
+
+/// The flush bio's completion: stores the prepared jset (unless the flush failed).
+#[no_mangle]
+extern "C" fn bch_nvm_journal_commit(w: *mut c_void, status: c_int) {
+    // SAFETY: as in `bch_nvm_journal_prepare`; the completion of that same write.
+    if let Some(w) = unsafe { window(w) } {
+        w.commit(status);
+    }
+}
