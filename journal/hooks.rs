@@ -98,13 +98,17 @@ extern "C" fn bch_nvm_sb_check(
             return c_str!("Bad NVDIMM journal geometry").as_char_ptr().cast();
         }
     };
-    let r = Registry::with(|set| check(set, &owner, &geom, d));
+    let r = Registry::with(|set| {
+        if !set.alloc.lists().is_loaded() {
+            return Err(SbError::Lists(crate::nvmpg::alloc::Error::NotFound));
+        }
+        check(set, &owner, &geom, d)
+    });
     let e = match r {
         Ok(Ok(_)) => return core::ptr::null(),
         Ok(Err(e)) => e,
         Err(_) => SbError::Lists(crate::nvmpg::alloc::Error::NotFound),
     };
-    pr_err!("cache set {}: NVDIMM journal: {}\n", Uuid(&owner), e);
     let why = match e {
         SbError::Lists(crate::nvmpg::alloc::Error::NotFound) => {
             c_str!("NVDIMM meta device of this cache set is not registered")
@@ -117,6 +121,7 @@ extern "C" fn bch_nvm_sb_check(
         }
         _ => c_str!("Bad NVDIMM journal locations"),
     };
+    pr_err!("cache set {}: {}: {}\n", Uuid(&owner), why, e);
     why.as_char_ptr().cast()
 }
 
@@ -172,7 +177,7 @@ fn create(
     geom: JournalGeometry,
     first_bucket: u16,
 ) -> Result<(JournalGeometry, NvmpgOffset, *mut c_void)> {
-    if set.alloc.lists().head_capacity() == 0 {
+    if !set.alloc.lists().is_loaded() {
         pr_err!("cache set {}: NVDIMM meta device not registered\n", Uuid(&owner));
         return Err(ENODEV);
     }

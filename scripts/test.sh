@@ -115,5 +115,13 @@ vm_run bcache-write --state "$state" bcache-write.sh 8
 vm_run bcache-read --state "$state" bcache-read.sh 8
 rm -rf "$state"
 
+# --- The journal on the NVDIMM inside real bcache: write, power off, refuse without the meta
+# device, replay from the NVDIMM, read back; the stock bcache.ko refuses the marked cache.
+state=$(mktemp -d)
+vm_run nvm-journal-write --state "$state" nvm-journal-write.sh 8
+vm_run nvm-journal-read --state "$state" nvm-journal-read.sh 8
+vm_run nvm-journal-stock --state "$state" nvm-journal-stock.sh
+rm -rf "$state"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
