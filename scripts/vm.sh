@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Boots the test kernel in QEMU (TCG) with a file-backed NVDIMM and two virtio disks
-# (vda: cache, vdb: backing), runs one guest script from scripts/guest/, prints its output
+# Boots the test kernel in QEMU (TCG) with a file-backed NVDIMM and three virtio disks
+# (vda: cache, vdb: backing, vdc: 64 MiB scratch for state that must survive a crash,
+# e.g. fio's verify state), runs one guest script from scripts/guest/, prints its output
 # and exits with its exit status.
 #
 #   vm.sh [--state DIR] [--timeout SECONDS] [--expect-crash] SCRIPT [ARG...]
@@ -41,6 +42,7 @@ mkdir -p "$state"
 [ -f "$state/nvdimm.img" ] || truncate -s 512M "$state/nvdimm.img"
 [ -f "$state/cache.img" ] || truncate -s 512M "$state/cache.img"
 [ -f "$state/backing.img" ] || truncate -s 1G "$state/backing.img"
+[ -f "$state/scratch.img" ] || truncate -s 64M "$state/scratch.img"
 
 mkdir -p "$OUT/vm-logs"
 log_base="$OUT/vm-logs/$script.$(date +%H%M%S).$$"
@@ -54,6 +56,7 @@ timeout -k 5 "$timeout" qemu-system-x86_64 \
 	-device nvdimm,id=nvdimm1,memdev=mem1,label-size=128K \
 	-drive "file=$state/cache.img,if=virtio,format=raw,cache=writeback" \
 	-drive "file=$state/backing.img,if=virtio,format=raw,cache=writeback" \
+	-drive "file=$state/scratch.img,if=virtio,format=raw,cache=writeback" \
 	-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 bnvm.script=$script bnvm.args=$args" \
 	-display none -monitor none -serial "file:$console" -serial "file:$output" \
