@@ -79,7 +79,7 @@ fn open_window(
 /// has never run (`keys == 0`, or `d[]` still the SSD journal buckets) passes: its journal is
 /// made when the cache set first starts.
 #[no_mangle]
-extern "C" fn bch_nvm_sb_check(
+pub extern "C" fn bch_nvm_sb_check(
     set_uuid: *const u8,
     bucket_size: u32,
     first_bucket: u16,
@@ -129,7 +129,7 @@ extern "C" fn bch_nvm_sb_check(
 /// durably, fills `d[]` and hands back the window. `-ENODEV` without a registered set,
 /// `-ENOSPC` without room; nothing is left allocated on failure.
 #[no_mangle]
-extern "C" fn bch_nvm_journal_create(
+pub extern "C" fn bch_nvm_journal_create(
     set_uuid: *const u8,
     bucket_size: u32,
     first_bucket: u16,
@@ -208,7 +208,7 @@ fn zero(set: &mut Set, base: NvmpgOffset, geom: &JournalGeometry) -> Result {
 
 /// An existing cache set: finds its recorded journal range again and hands back the window.
 #[no_mangle]
-extern "C" fn bch_nvm_journal_attach(
+pub extern "C" fn bch_nvm_journal_attach(
     set_uuid: *const u8,
     bucket_size: u32,
     first_bucket: u16,
@@ -244,7 +244,7 @@ extern "C" fn bch_nvm_journal_attach(
 
 /// Releases a cache's window (if any) and its pin.
 #[no_mangle]
-extern "C" fn bch_nvm_journal_detach(window: *mut *mut c_void) {
+pub extern "C" fn bch_nvm_journal_detach(window: *mut *mut c_void) {
     // SAFETY: C passes `&ca->nvm_journal`, null or made by `create`/`attach`.
     let w = unsafe { core::mem::replace(&mut *window, core::ptr::null_mut()) };
     if w.is_null() {
@@ -268,7 +268,7 @@ unsafe fn window<'a>(window: *mut c_void) -> Option<&'a mut Window> {
 
 /// `journal_read_bucket()`: copies `bytes` of bucket `bucket` from sector `offset` into `data`.
 #[no_mangle]
-extern "C" fn bch_nvm_journal_read(
+pub extern "C" fn bch_nvm_journal_read(
     w: *mut c_void,
     bucket: u32,
     offset: u32,
@@ -285,7 +285,7 @@ extern "C" fn bch_nvm_journal_read(
 
 /// `journal_write_unlocked()`: notes the jset to store after the cache device's flush.
 #[no_mangle]
-extern "C" fn bch_nvm_journal_prepare(
+pub extern "C" fn bch_nvm_journal_prepare(
     w: *mut c_void,
     bucket: u32,
     ptr: u64,
@@ -301,7 +301,7 @@ extern "C" fn bch_nvm_journal_prepare(
 
 /// The flush bio's completion: stores the prepared jset (unless the flush failed).
 #[no_mangle]
-extern "C" fn bch_nvm_journal_commit(w: *mut c_void, status: c_int) {
+pub extern "C" fn bch_nvm_journal_commit(w: *mut c_void, status: c_int) {
     // SAFETY: as in `bch_nvm_journal_prepare`; the completion of that same write.
     if let Some(w) = unsafe { window(w) } {
         w.commit(status);

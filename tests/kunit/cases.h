@@ -16,7 +16,8 @@ struct kunit;
 	X(owner_isolation)		\
 	X(no_space)			\
 	X(two_boot)			\
-	X(pin_blocks_unregister)
+	X(pin_blocks_unregister)		\
+	X(journal_create_write_attach)
 
 #define BNVM_KUNIT_DECLARE(name) void bnvm_kunit_##name(struct kunit *test);
 BNVM_KUNIT_CASES(BNVM_KUNIT_DECLARE)

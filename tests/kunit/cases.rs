@@ -8,3 +8,5 @@ mod crc64;
 mod dax;
 #[path = "alloc.rs"]
 mod alloc;
+#[path = "journal.rs"]
+mod journal;
