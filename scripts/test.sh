@@ -123,5 +123,18 @@ vm_run nvm-journal-read --state "$state" nvm-journal-read.sh 8
 vm_run nvm-journal-stock --state "$state" nvm-journal-stock.sh
 rm -rf "$state"
 
+# --- No journal I/O on the cache disk: sectors written to it during a metadata-heavy run
+# (fsync after every 4 KiB write) are fewer with the journal on the NVDIMM than on the disk.
+vm_run journal-writes-nvdimm nvm-journal-writes.sh nvdimm
+vm_run journal-writes-ssd nvm-journal-writes.sh ssd
+nv=$(sed -n 's/^VDA_WRITE_SECTORS //p' "$logdir/journal-writes-nvdimm.out")
+ssd=$(sed -n 's/^VDA_WRITE_SECTORS //p' "$logdir/journal-writes-ssd.out")
+log "cache disk sectors written: journal on NVDIMM ${nv:-?}, journal on the disk ${ssd:-?}"
+if [ -n "$nv" ] && [ -n "$ssd" ] && [ "$nv" -lt "$ssd" ]; then
+	count 1 0
+else
+	failed_step "journal-writes: NVDIMM journal ${nv:-?} sectors, disk journal ${ssd:-?}"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

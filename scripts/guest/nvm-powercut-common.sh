@@ -1,0 +1,36 @@
+# Shared by the power-cut scripts (sourced, never run): the fio job, and bringing up
+# bcache0 (journal on the NVDIMM) and the scratch filesystem that keeps fio's verify state.
+. /guest/lib.sh
+S=/sys/fs/bcache
+AUX=/mnt/aux     # /dev/vdc (ext2): fio's verify state must survive the crash
+ROUND=${1:-1}    # each round gets its own seed: offsets and data differ between rounds,
+                 # so a write lost in round k cannot be hidden by round k-1's same block
+SYNC=${2:-1}     # 0: plain writes (negative control, see powercut.sh --no-sync)
+MIB=64           # region written: must outlast the random crash point
+
+# The write job and its verify run must agree on everything that shapes the I/O sequence
+# (rw, bs, size, randseed); sync=1 (O_DSYNC: every direct write is REQ_FUA) makes each
+# completion a durability promise, so bcache journals it before completing it.
+JOB="--name=powercut --filename=/dev/bcache0 --rw=randwrite --bs=4k --size=${MIB}m
+ --ioengine=libaio --iodepth=8 --direct=1 --sync=$SYNC --verify=crc32c
+ --randseed=$((1000 + ROUND)) --aux-path=$AUX"
+
+# Register the NVDIMM meta device, the cache and the backing device; wait for bcache0.
+pc_register() {
+	check load insmod /lib/modules/bcache.ko
+	dmesg -c >/dev/null
+	check register-meta sh -c "echo /dev/pmem0 > $S/register_nvdimm_meta"
+	check register-cache sh -c "echo /dev/vda > $S/register"
+	check register-backing sh -c "echo /dev/vdb > $S/register"
+	check bcache0 wait_for /dev/bcache0
+	check journal-on-nvdimm sh -c "dmesg | grep -q 'journal on the NVDIMM'"
+	dmesg | grep -iE 'journal|replay' | head -n 5
+}
+
+pc_mount_aux() {
+	mkdir -p $AUX
+	check mount-aux mount -t ext2 /dev/vdc $AUX
+}
+
+# Writes completed on bcache0 so far (field 5 of its stat file).
+pc_writes() { awk '{ print $5 }' /sys/block/bcache0/stat; }
