@@ -4,14 +4,8 @@
 . /guest/lib.sh
 MIB=${1:-8}
 S=/sys/fs/bcache
-check nvm-format bcache-nvm format /dev/pmem0
 check load insmod /lib/modules/bcache.ko
-check register-meta sh -c "echo /dev/pmem0 > $S/register_nvdimm_meta"
-check make-bcache make-bcache -b 128k -C /dev/vda -B /dev/vdb --writeback
-check mark-cache bcache-nvm make-cache --nvdimm-meta /dev/vda
-check register-cache sh -c "echo /dev/vda > $S/register"
-check register-backing sh -c "echo /dev/vdb > $S/register"
-check bcache0 wait_for /dev/bcache0
+new_cache_set nvdimm
 check dmesg-journal-on-nvdimm sh -c "dmesg | grep -q 'journal on the NVDIMM'"
 dmesg | grep -i 'journal on the NVDIMM'
 bcache-nvm show-cache /dev/vda > /tmp/sc
@@ -19,14 +13,7 @@ check sb-d-on-nvdimm grep -q 'nvmpg' /tmp/sc
 grep -E 'keys|d\[0\]|feature_incompat|first_bucket|bucket_size' /tmp/sc
 check owner-holds-journal sh -c "grep '^owner' $S/nvdimm_meta | grep -qv ' pages 0\$'"
 cat $S/nvdimm_meta
-b=/sys/block/bcache0/bcache
-echo writeback > $b/cache_mode
-echo 0 > $b/sequential_cutoff
-echo 0 > $b/writeback_running
-pattern "$MIB" | dd of=/dev/bcache0 bs=1M oflag=direct iflag=fullblock 2>/dev/null
-sync
-check write-pattern pattern_matches /dev/bcache0 "$MIB"
-check state-dirty grep -q dirty $b/state
+write_dirty_pattern "$MIB"
 # The cache device's journal buckets are reserved but never written: still zero.
 fb=$(awk '$1 == "sb.first_bucket" { print $2 }' /tmp/sc)
 keys=$(awk '$1 == "sb.keys" { print $2 }' /tmp/sc)

@@ -5,16 +5,8 @@
 #   nvm-journal-writes.sh nvdimm|ssd
 . /guest/lib.sh
 mode=${1:-nvdimm}
-S=/sys/fs/bcache
 check load insmod /lib/modules/bcache.ko
-check make-bcache make-bcache -b 128k -C /dev/vda -B /dev/vdb --writeback
-if [ "$mode" = nvdimm ]; then
-	check nvm-format bcache-nvm format /dev/pmem0
-	check register-meta sh -c "echo /dev/pmem0 > $S/register_nvdimm_meta"
-	check mark-cache bcache-nvm make-cache --nvdimm-meta /dev/vda
-fi
-check register sh -c "echo /dev/vda > $S/register && echo /dev/vdb > $S/register"
-check bcache0 wait_for /dev/bcache0
+if [ "$mode" = nvdimm ]; then new_cache_set nvdimm; else new_cache_set; fi
 echo writeback > /sys/block/bcache0/bcache/cache_mode
 echo 0 > /sys/block/bcache0/bcache/writeback_running
 sync

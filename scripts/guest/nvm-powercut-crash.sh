@@ -1,28 +1,24 @@
 # Power-cut test, crash boot of round ROUND (arg 1): bring up bcache0, run fio's random
 # write job with verify headers, then touch fio's trigger file once writes are flowing.
 # fio (local mode) then saves its verify state (completed writes, in-flight ones) to
-# /mnt/aux and runs the trigger command, which syncs the state, prints BNVM-CRASHING and
-# crashes the kernel with sysrq c. nvm-powercut-verify.sh checks the writes next boot.
+# /mnt/aux (a fresh ext2 on vdc) and runs the trigger command, which prints BNVM-CRASHING and crashes the kernel
+# with sysrq c. nvm-powercut-verify.sh checks the writes next boot.
 . /guest/nvm-powercut-common.sh
 MINW=200   # completed writes before the crash point may be chosen
 pc_register
-pc_mount_aux
+check mke2fs-aux mke2fs -F /dev/vdc
+pc_mount_aux sync
 [ "$failures" = 0 ] || finish
 echo 1 > /proc/sys/kernel/sysrq
-rm -f $AUX/local-*-verify.state /tmp/pc-trigger
+rm -f /tmp/pc-trigger
 
-# The trigger command (fio runs it through system() after saving its state).
-cat > /tmp/pc-crash <<EOC
-ls -l $AUX/local-powercut-0-verify.state
-echo "crash after \$(awk '{ print \$5 }' /sys/block/bcache0/stat) writes completed on bcache0"
-sync
-echo BNVM-CRASHING
-echo c > /proc/sysrq-trigger
-EOC
+# The trigger command, run by fio (system()) right after it saved its state: the state is
+# already on vdc (mounted -o sync), so nothing else runs between the snapshot and the crash.
+trigger="echo; echo BNVM-CRASHING; echo c > /proc/sysrq-trigger"
 
 echo "round $ROUND: fio $JOB"
-fio $JOB --do_verify=0 --verify_state_save=1 \
-	--trigger-file=/tmp/pc-trigger --trigger="sh /tmp/pc-crash" &
+fio $JOB --do_verify=0 --verify_state_save=1 --eta=never \
+	--trigger-file=/tmp/pc-trigger --trigger="$trigger" &
 fio_pid=$!
 
 # Wait for MINW completed writes, then a random 0-2 s more: the crash lands mid-run.

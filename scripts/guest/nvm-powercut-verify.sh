@@ -3,8 +3,9 @@
 # reads back every write fio had seen completed and checks its crc32c and header.
 . /guest/nvm-powercut-common.sh
 pc_register
-pc_mount_aux
+pc_mount_aux ro
 check state-saved test -s $AUX/local-powercut-0-verify.state
+ls -l $AUX/local-powercut-0-verify.state
 fio $JOB --verify_only --verify_state_load=1 > /tmp/fio.out 2>&1
 rc=$?
 grep -E 'verify|err=|read:|issued rwts' /tmp/fio.out | head -n 20
