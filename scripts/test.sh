@@ -117,11 +117,17 @@ rm -rf "$state"
 
 # --- The journal on the NVDIMM inside real bcache: write, power off, refuse without the meta
 # device, replay from the NVDIMM, read back; the stock bcache.ko refuses the marked cache.
+# The error paths start from copies of the first boot's images: a jset corrupted in the
+# middle of a bucket, and the journal range's allocation record missing.
 state=$(mktemp -d)
 vm_run nvm-journal-write --state "$state" nvm-journal-write.sh 8
+cp -r --sparse=always "$state" "$state.corrupt"
+cp -r --sparse=always "$state" "$state.norecord"
 vm_run nvm-journal-read --state "$state" nvm-journal-read.sh 8
 vm_run nvm-journal-stock --state "$state" nvm-journal-stock.sh
-rm -rf "$state"
+vm_run nvm-journal-corrupt --state "$state.corrupt" nvm-journal-corrupt.sh 8
+vm_run nvm-journal-norecord --state "$state.norecord" nvm-journal-norecord.sh
+rm -rf "$state" "$state.corrupt" "$state.norecord"
 
 # --- No journal I/O on the cache disk: sectors written to it during a metadata-heavy run
 # (fsync after every 4 KiB write) are fewer with the journal on the NVDIMM than on the disk.

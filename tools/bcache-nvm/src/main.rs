@@ -1,7 +1,8 @@
 //! `bcache-nvm`: format, show and check nvm-pages namespaces (bcache journal on NVDIMM), and
 //! mark a new bcache cache device for a journal on them.
 //!
-//! Exit status: 0 on success (for `check`: a clean set; for `show-cache`: a valid superblock),
+//! Exit status: 0 on success (for `check`: a clean set; for `show-cache`: a valid superblock;
+//! `show-journal` succeeds whenever it could scan the journal, whatever it found),
 //! 1 when `check` finds problems or `show-cache` a bad offset, magic or csum, 2 on any error
 //! (usage, I/O, refusal); errors print `bcache-nvm: DEVICE: REASON` to stderr.
 
@@ -9,6 +10,7 @@ mod cache;
 mod check;
 mod device;
 mod format;
+mod journal;
 mod show;
 mod uuid;
 
@@ -69,6 +71,18 @@ enum Command {
         /// The cache device (block device or file).
         device: String,
     },
+    /// List the jsets of a cache set's journal on the NVDIMM, bucket by bucket, as replay
+    /// scans them (with absolute offsets in the namespace), and what replay would keep.
+    ShowJournal {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The cache device (NVDIMM_META, d[] on the NVDIMM).
+        cache: String,
+        /// The namespaces of the nvm-pages set, in any order.
+        #[arg(required = true)]
+        nvdimms: Vec<String>,
+    },
 }
 
 /// Opens read-only and loads the metadata area of every device.
@@ -85,6 +99,17 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::MakeCache { device, .. } => cache::mark(&device).map(|()| ExitCode::SUCCESS),
         Command::ShowCache { device } => {
             cache::show(&device).map(|valid| ExitCode::from(if valid { 0 } else { 1 }))
+        }
+        Command::ShowJournal {
+            json,
+            cache,
+            nvdimms,
+        } => {
+            let out = journal::show(&cache, &nvdimms, json)?;
+            std::io::stdout()
+                .write_all(out.as_bytes())
+                .map_err(|e| Error::new("stdout", e))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Format { force, devices } => {
             format::run(&devices, force).map(|()| ExitCode::SUCCESS)
