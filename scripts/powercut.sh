@@ -10,7 +10,8 @@
 # --state DIR keeps the images in DIR (any old ones there are removed first); default: a
 # temporary directory. fio writes with sync=1 (each write REQ_FUA, so each completion
 # promises durability); --no-sync is a negative control with plain writes, which bcache
-# may lawfully lose (it journals them within journal_delay_ms, not before completing them). Ends with "powercut: K/N rounds verified"; non-zero on any failure.
+# may lawfully lose (it journals them within journal_delay_ms, not before completing them).
+# Ends with "powercut: K/N rounds verified"; non-zero on any failure (stops at the first).
 source "$(dirname "$0")/lib.sh"
 
 rounds=5 state= sync=1

@@ -45,3 +45,4 @@ pub mod super_ {
 }
 
 pub mod crash;
+pub mod reference;

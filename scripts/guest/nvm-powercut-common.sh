@@ -11,7 +11,7 @@ MIB=64           # region written: must outlast the random crash point
 # The write job and its verify run must agree on everything that shapes the I/O sequence
 # (rw, bs, size, randseed); sync=1 (O_DSYNC: every direct write is REQ_FUA) makes each
 # completion a durability promise, so bcache journals it before completing it.
-JOB="--name=powercut --filename=/dev/bcache0 --rw=randwrite --bs=4k --size=${MIB}m
+JOB="--name=pcjob --filename=/dev/bcache0 --rw=randwrite --bs=4k --size=${MIB}m
  --ioengine=libaio --iodepth=8 --direct=1 --sync=$SYNC --verify=crc32c
  --randseed=$((1000 + ROUND)) --aux-path=$AUX"
 
@@ -29,8 +29,8 @@ pc_register() {
 
 # pc_mount_aux OPTS: mounts vdc (ext2) on $AUX. The crash boot makes it afresh and mounts
 # it -o sync, so fio's state file is on vdc (data, inode, entry) when its write returns and
-# the trigger need not sync; the verify boot mounts it ro. A journal-less ext2 is never
-# consistent after a crash (its bitmaps are not synced), so it is never written twice.
+# the trigger need not sync; the verify boot mounts it ro. -o sync does not sync ext2's
+# bitmaps, so after a crash it is inconsistent: it is never written again, only remade.
 pc_mount_aux() {
 	mkdir -p $AUX
 	check mount-aux mount -t ext2 -o "$1" /dev/vdc $AUX

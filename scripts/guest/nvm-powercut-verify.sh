@@ -4,8 +4,8 @@
 . /guest/nvm-powercut-common.sh
 pc_register
 pc_mount_aux ro
-check state-saved test -s $AUX/local-powercut-0-verify.state
-ls -l $AUX/local-powercut-0-verify.state
+check state-saved test -s $AUX/local-pcjob-0-verify.state
+ls -l $AUX/local-pcjob-0-verify.state
 fio $JOB --verify_only --verify_state_load=1 > /tmp/fio.out 2>&1
 rc=$?
 grep -E 'verify|err=|read:|issued rwts' /tmp/fio.out | head -n 20

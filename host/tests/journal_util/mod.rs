@@ -2,21 +2,7 @@
 //! under test: a bitwise bch_crc64 and a jset builder poking fields at their C offsets.
 #![allow(dead_code)]
 
-/// bch_crc64 from the polynomial-division definition: ECMA-182, MSB first, init and xorout
-/// all ones.
-pub fn bitwise_crc64(data: &[u8]) -> u64 {
-    let mut reg = !0u64;
-    for &byte in data {
-        for bit in (0..8).rev() {
-            let top = (reg >> 63) ^ u64::from(byte >> bit) & 1;
-            reg <<= 1;
-            if top != 0 {
-                reg ^= 0x42F0_E1EB_A9EA_3693;
-            }
-        }
-    }
-    !reg
-}
+pub use bcache_nvm_core::reference::bitwise_crc64;
 
 /// `JSET_MAGIC` from bcache_ondisk.h.
 pub const JSET_MAGIC_C: u64 = 0x245235c1a3625032;

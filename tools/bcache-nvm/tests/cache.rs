@@ -2,10 +2,23 @@
 //! built here at the C offsets of `struct cache_sb_disk` (independently of the code under test),
 //! and, when bcache-tools is installed, on images of the real make-bcache / bcache-super-show.
 
+mod common;
+use common::*;
+
+/// A sparse file of `bytes` bytes in `dir` holding `sb` at byte 4096 (nothing if empty).
+fn image(dir: &TempDir, name: &str, bytes: u64, sb: &[u8]) -> String {
+    let path = dir.file(name, bytes);
+    if !sb.is_empty() {
+        let mut img = fs::read(&path).unwrap();
+        img[SB..SB + sb.len()].copy_from_slice(sb);
+        fs::write(&path, img).unwrap();
+    }
+    path
+}
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Command;
 
 const MIB: u64 = 1 << 20;
 /// The superblock sector: `SB_SECTOR` 8.
@@ -16,52 +29,7 @@ const MAGIC: [u8; 16] = [
 const MAKE_BCACHE: &str = "/usr/sbin/make-bcache";
 const SUPER_SHOW: &str = "/usr/sbin/bcache-super-show";
 
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
 
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("bcache-nvm-cache-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    /// A sparse file of `bytes` bytes holding `sb` at byte 4096 (nothing if empty).
-    fn image(&self, name: &str, bytes: u64, sb: &[u8]) -> String {
-        let path = self.0.join(name);
-        fs::File::create(&path).unwrap().set_len(bytes).unwrap();
-        let path = path.to_str().unwrap().to_owned();
-        if !sb.is_empty() {
-            let mut img = fs::read(&path).unwrap();
-            img[SB..SB + sb.len()].copy_from_slice(sb);
-            fs::write(&path, img).unwrap();
-        }
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// bch_crc64 bitwise: ECMA-182, MSB first, init and xorout all ones.
-fn crc64(data: &[u8]) -> u64 {
-    let mut reg = !0u64;
-    for &byte in data {
-        for bit in (0..8).rev() {
-            let top = (reg >> 63) ^ u64::from(byte >> bit) & 1;
-            reg <<= 1;
-            if top != 0 {
-                reg ^= 0x42F0_E1EB_A9EA_3693;
-            }
-        }
-    }
-    !reg
-}
 
 fn u16_at(s: &[u8], at: usize) -> u16 {
     u16::from_le_bytes(s[at..at + 2].try_into().unwrap())
@@ -100,20 +68,8 @@ fn cache_sb(version: u8, keys: u16) -> Vec<u8> {
     s
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bcache-nvm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn sb_of(path: &str) -> Vec<u8> {
     fs::read(path).unwrap()[SB..2 * SB].to_vec()
@@ -153,9 +109,9 @@ fn mark_and_verify(path: &str) {
 
 #[test]
 fn marks_a_new_cache_and_leaves_d_alone() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cache");
     for (version, keys) in [(0, 0), (3, 0), (3, 8), (5, 8)] {
-        let dev = dir.image(
+        let dev = image(&dir, 
             &format!("c{version}-{keys}"),
             64 * MIB,
             &cache_sb(version, keys),
@@ -201,7 +157,7 @@ fn marks_a_new_cache_and_leaves_d_alone() {
 
 #[test]
 fn refusals_write_nothing() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cache");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", vec![], "not a bcache superblock (bad offset 0)"),
         {
@@ -269,7 +225,7 @@ fn refusals_write_nothing() {
         },
     ];
     for (name, sb, reason) in &cases {
-        let dev = dir.image(name, 16 * MIB, sb);
+        let dev = image(&dir, name, 16 * MIB, sb);
         let before = fs::read(&dev).unwrap();
         let out = run(&["make-cache", "--nvdimm-meta", &dev]);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stdout(&out));
@@ -282,7 +238,7 @@ fn refusals_write_nothing() {
         assert_eq!(fs::read(&dev).unwrap(), before, "{name}: nothing written");
     }
 
-    let tiny = dir.image("tiny", 6000, &[]);
+    let tiny = image(&dir, "tiny", 6000, &[]);
     let out = run(&["make-cache", "--nvdimm-meta", &tiny]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -294,7 +250,7 @@ fn refusals_write_nothing() {
     assert!(stderr(&out).starts_with("bcache-nvm: /nonexistent/cache: "));
 
     // --nvdimm-meta is the whole point: without it, a usage error.
-    let dev = dir.image("plain", 16 * MIB, &cache_sb(0, 0));
+    let dev = image(&dir, "plain", 16 * MIB, &cache_sb(0, 0));
     let out = run(&["make-cache", &dev]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--nvdimm-meta"), "{}", stderr(&out));
@@ -303,7 +259,7 @@ fn refusals_write_nothing() {
 
 #[test]
 fn show_cache_prints_nvmpg_offsets_and_flags_damage() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cache");
     // As the seed's kernel leaves it: bit set, CACHE_SYNC, d[i] = ns 1, 16 MiB + i * 128 KiB.
     let mut s = cache_sb(5, 4);
     s[128] = 4;
@@ -314,7 +270,7 @@ fn show_cache_prints_nvmpg_offsets_and_flags_damage() {
         s[208 + i as usize * 8..216 + i as usize * 8].copy_from_slice(&d.to_le_bytes());
     }
     reseal(&mut s);
-    let dev = dir.image("nvm", 16 * MIB, &s);
+    let dev = image(&dir, "nvm", 16 * MIB, &s);
     let out = run(&["show-cache", &dev]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
@@ -355,13 +311,13 @@ fn show_cache_prints_nvmpg_offsets_and_flags_damage() {
 
     // Damage: printed, exit 1.
     s[72] = b'X';
-    let bad = dir.image("bad", 16 * MIB, &s);
+    let bad = image(&dir, "bad", 16 * MIB, &s);
     let out = run(&["show-cache", &bad]);
     assert_eq!(out.status.code(), Some(1));
     let want = format!("[bad, expected {:#018x}]", crc64(&s[8..240]));
     assert!(stdout(&out).contains(&want), "{}", stdout(&out));
     s[24] ^= 0xff;
-    let bad = dir.image("bad2", 16 * MIB, &s);
+    let bad = image(&dir, "bad2", 16 * MIB, &s);
     let out = run(&["show-cache", &bad]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("  sb.magic              bad\n"));
@@ -369,7 +325,7 @@ fn show_cache_prints_nvmpg_offsets_and_flags_damage() {
     let mut u = cache_sb(5, 0);
     u[128] = 0x13;
     reseal(&mut u);
-    let dev = dir.image("unk", 16 * MIB, &u);
+    let dev = image(&dir, "unk", 16 * MIB, &u);
     let text = stdout(&run(&["show-cache", &dev]));
     assert!(
         text.contains(
@@ -412,8 +368,8 @@ fn assert_super_show_matches(path: &str) {
 
 #[test]
 fn bcache_super_show_reads_a_marked_image() {
-    let dir = TempDir::new();
-    let dev = dir.image("c", 64 * MIB, &cache_sb(3, 8));
+    let dir = TempDir::new("cache");
+    let dev = image(&dir, "c", 64 * MIB, &cache_sb(3, 8));
     mark_and_verify(&dev);
     assert_super_show_matches(&dev);
 }
@@ -424,8 +380,8 @@ fn real_make_bcache_image() {
         println!("note: {MAKE_BCACHE} not installed, real make-bcache test skipped");
         return;
     }
-    let dir = TempDir::new();
-    let dev = dir.image("real", 512 * MIB, &[]);
+    let dir = TempDir::new("cache");
+    let dev = image(&dir, "real", 512 * MIB, &[]);
     let out = Command::new(MAKE_BCACHE)
         .args(["-b", "128k", "-C", &dev])
         .output()

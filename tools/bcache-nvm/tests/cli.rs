@@ -1,52 +1,15 @@
 //! End-to-end tests of the `bcache-nvm` binary on temporary files.
 
+mod common;
+use common::*;
+
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const MIB: u64 = 1 << 20;
 
-/// A temporary directory removed on drop.
-struct TempDir(PathBuf);
 
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("bcache-nvm-cli-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
 
-    /// A zero-filled file of `bytes` bytes.
-    fn file(&self, name: &str, bytes: u64) -> String {
-        let path = self.0.join(name);
-        fs::File::create(&path).unwrap().set_len(bytes).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bcache-nvm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn json(args: &[&str]) -> serde_json::Value {
     let out = run(args);
@@ -66,7 +29,7 @@ fn is_zero(path: &str) -> bool {
 
 #[test]
 fn format_show_check() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let ns = dir.file("ns0", 17 * MIB);
     let out = run(&["format", &ns]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -114,7 +77,7 @@ fn format_show_check() {
 
 #[test]
 fn existing_sb_needs_force() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let ns = dir.file("ns0", 17 * MIB);
     assert!(run(&["format", &ns]).status.success());
     let before = fs::read(&ns).unwrap();
@@ -135,7 +98,7 @@ fn existing_sb_needs_force() {
 
 #[test]
 fn refusals_write_nothing() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let small = dir.file("small", 16 * MIB);
     let out = run(&["format", &small]);
     assert_eq!(out.status.code(), Some(2));
@@ -181,7 +144,7 @@ fn refusals_write_nothing() {
 
 #[test]
 fn multi_namespace_set() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let ns: Vec<String> = [17, 18, 20]
         .iter()
         .enumerate()
@@ -223,7 +186,7 @@ fn multi_namespace_set() {
 
 #[test]
 fn corruption_fails_check_with_the_right_line() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let ns = dir.file("ns0", 17 * MIB);
     assert!(run(&["format", &ns]).status.success());
     let img = fs::read(&ns).unwrap();

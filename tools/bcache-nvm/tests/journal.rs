@@ -3,10 +3,10 @@
 //! here at the C offsets of `struct cache_sb_disk` / `struct jset` with a bitwise crc64
 //! (independently of the scan under test).
 
+mod common;
+use common::*;
+
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bcache_nvm_core::crash::{format_namespace, HostMedia, VecSeqs};
 use bcache_nvm_core::nvmpg::alloc::Allocator;
@@ -25,43 +25,7 @@ const MAGIC: [u8; 16] = [
     0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba, 0x6d, 0x81,
 ];
 
-struct TempDir(PathBuf);
 
-impl TempDir {
-    fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("bcache-nvm-jnl-{}-{n}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> String {
-        let path = self.0.join(name);
-        fs::write(&path, bytes).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn crc64(data: &[u8]) -> u64 {
-    let mut reg = !0u64;
-    for &byte in data {
-        for bit in (0..8).rev() {
-            let top = (reg >> 63) ^ u64::from(byte >> bit) & 1;
-            reg <<= 1;
-            if top != 0 {
-                reg ^= 0x42F0_E1EB_A9EA_3693;
-            }
-        }
-    }
-    !reg
-}
 
 fn set_magic() -> u64 {
     u64::from_le_bytes(SET_UUID[..8].try_into().unwrap())
@@ -147,7 +111,7 @@ impl Journal {
             }
         }
         Self {
-            dir: TempDir::new(),
+            dir: TempDir::new("jnl"),
             images,
             d0,
         }
@@ -188,12 +152,6 @@ impl Journal {
     }
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bcache-nvm"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn ok(args: &[&str]) -> String {
     let out = run(args);
