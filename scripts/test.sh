@@ -129,6 +129,21 @@ vm_run nvm-journal-corrupt --state "$state.corrupt" nvm-journal-corrupt.sh 8
 vm_run nvm-journal-norecord --state "$state.norecord" nvm-journal-norecord.sh
 rm -rf "$state" "$state.corrupt" "$state.norecord"
 
+# --- Hard crashes: fio's power-cut verification (state saved, kernel crashed by sysrq, only
+# completed writes verified after reboot and replay from the NVDIMM), 5 consecutive rounds.
+log "powercut: 5 rounds"
+rc=0
+"$REPO/scripts/powercut.sh" --rounds 5 > "$logdir/powercut.out" 2> "$logdir/powercut.err" || rc=$?
+p=$(grep -c '^PASS ' "$logdir/powercut.out" || true)
+f=$(grep -c '^FAIL ' "$logdir/powercut.out" || true)
+grep '^FAIL ' "$logdir/powercut.out" >&2 || true
+count "$p" "$f"
+tail -n 1 "$logdir/powercut.out" >&2
+if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+	tail -n 20 "$logdir/powercut.err" >&2
+	failed_step "powercut (exit $rc)"
+fi
+
 # --- No journal I/O on the cache disk: sectors written to it during a metadata-heavy run
 # (fsync after every 4 KiB write) are fewer with the journal on the NVDIMM than on the disk.
 vm_run journal-writes-nvdimm nvm-journal-writes.sh nvdimm
