@@ -9,6 +9,8 @@
 # --state DIR keeps the NVDIMM and disk images in DIR between boots (reboot tests boot twice
 # with the same DIR); without it the images are fresh and removed afterwards. A guest that
 # panics or hangs fails within the timeout, with the tail of its console printed.
+# BNVM_DISK_CACHE sets QEMU's cache mode of the virtio disks (default writeback; the
+# benchmarks use none or directsync, so flushes cost what the host's disk makes them cost).
 # --expect-crash: the script crashes the guest on purpose (power-cut tests); success is the
 # guest having reached the crash trigger, reported by the script as "BNVM-CRASHING".
 source "$(dirname "$0")/lib.sh"
@@ -44,6 +46,7 @@ mkdir -p "$state"
 [ -f "$state/backing.img" ] || truncate -s 1G "$state/backing.img"
 [ -f "$state/scratch.img" ] || truncate -s 64M "$state/scratch.img"
 
+disk_cache=${BNVM_DISK_CACHE:-writeback}
 mkdir -p "$OUT/vm-logs"
 log_base="$OUT/vm-logs/$script.$(date +%H%M%S).$$"
 console="$log_base.console" output="$log_base.out"
@@ -54,9 +57,9 @@ timeout -k 5 "$timeout" qemu-system-x86_64 \
 	-machine pc,nvdimm=on -accel tcg,thread=single -cpu max -smp 2 -m 1G,slots=2,maxmem=4G \
 	-object "memory-backend-file,id=mem1,share=on,mem-path=$state/nvdimm.img,size=512M" \
 	-device nvdimm,id=nvdimm1,memdev=mem1,label-size=128K \
-	-drive "file=$state/cache.img,if=virtio,format=raw,cache=writeback" \
-	-drive "file=$state/backing.img,if=virtio,format=raw,cache=writeback" \
-	-drive "file=$state/scratch.img,if=virtio,format=raw,cache=writeback" \
+	-drive "file=$state/cache.img,if=virtio,format=raw,cache=$disk_cache" \
+	-drive "file=$state/backing.img,if=virtio,format=raw,cache=$disk_cache" \
+	-drive "file=$state/scratch.img,if=virtio,format=raw,cache=$disk_cache" \
 	-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 bnvm.script=$script bnvm.args=$args" \
 	-display none -monitor none -serial "file:$console" -serial "file:$output" \
