@@ -35,6 +35,7 @@ pub mod journal {
     pub mod geometry;
     pub mod hooks;
     pub mod jset;
+    pub mod latency;
     pub mod read;
     pub mod replay;
     pub mod scan;

@@ -26,6 +26,9 @@ ssize_t bch_nvmpg_sysfs_register(struct kobject *k, struct kobj_attribute *attr,
 ssize_t bch_nvmpg_sysfs_unregister(struct kobject *k, struct kobj_attribute *attr,
 				   const char *buf, size_t size);
 ssize_t bch_nvmpg_sysfs_show(struct kobject *k, struct kobj_attribute *attr, char *buf);
+/* /sys/fs/bcache/journal_latency: submit-to-durable time of journal writes (log2 histogram). */
+ssize_t bch_nvm_sysfs_journal_latency(struct kobject *k, struct kobj_attribute *attr,
+				      char *buf);
 
 /*
  * journal/hooks.rs: the journal on an NVDIMM meta device (BCH_FEATURE_INCOMPAT_NVDIMM_META).
@@ -50,5 +53,7 @@ int bch_nvm_journal_prepare(void *window, unsigned int bucket_index, u64 ptr_off
 			    const void *jset, size_t bytes);
 /* Stores the prepared jset durably, unless the flush before it failed (status < 0). */
 void bch_nvm_journal_commit(void *window, int status);
+/* Journal write w (either journal path) was submitted (done false) or is durable (true). */
+void bch_nvm_journal_timing(const void *w, bool done);
 
 #endif /* _BCACHE_NVM_HOOKS_H */

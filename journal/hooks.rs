@@ -307,3 +307,18 @@ pub extern "C" fn bch_nvm_journal_commit(w: *mut c_void, status: c_int) {
         w.commit(status);
     }
 }
+
+/// Submit-to-durable time of every journal write, both paths (`journal_latency` in sysfs).
+pub static LATENCY: super::latency::Latency = super::latency::Latency::new();
+
+/// `journal_write_unlocked()` submitted the journal write `w` (`done` false), or its
+/// completion found it durable (`done` true).
+#[no_mangle]
+pub extern "C" fn bch_nvm_journal_timing(w: *const c_void, done: bool) {
+    let now = kernel::time::Ktime::ktime_get().to_ns() as u64;
+    if done {
+        LATENCY.done(w as usize, now);
+    } else {
+        LATENCY.start(w as usize, now);
+    }
+}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/fs/bcache/{register_nvdimm_meta, unregister_nvdimm_meta, nvdimm_meta}`.
+//! `/sys/fs/bcache/{register_nvdimm_meta, unregister_nvdimm_meta, nvdimm_meta, journal_latency}`.
 //!
 //! The attributes are listed in super.c (hook patch 0002); these are their handlers. A user
 //! writes a namespace's device path (`echo /dev/pmem0 > register_nvdimm_meta`); errors come
@@ -131,4 +131,18 @@ extern "C" fn bch_nvmpg_sysfs_show(_k: *mut c_void, _attr: *mut c_void, buf: *mu
         let _ = show_set(set, &mut out);
     });
     to_ssize(r.map(|()| out.len))
+}
+
+/// `journal_latency` show handler: the journal write latency histogram.
+#[no_mangle]
+extern "C" fn bch_nvm_sysfs_journal_latency(
+    _k: *mut c_void,
+    _attr: *mut c_void,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: kernfs hands show handlers a zeroed buffer of PAGE_SIZE bytes.
+    let page = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) };
+    let mut out = Page { buf: page, len: 0 };
+    let _ = crate::journal::hooks::LATENCY.report(&mut out);
+    out.len as isize
 }

@@ -29,6 +29,7 @@ pub mod journal {
     pub mod error;
     pub mod geometry;
     pub mod jset;
+    pub mod latency;
     pub mod read;
     pub mod replay;
     pub mod scan;

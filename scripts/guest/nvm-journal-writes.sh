@@ -17,4 +17,7 @@ check fio-run fio --name=meta --filename=/dev/bcache0 --rw=randwrite --bs=4k --s
 set -- $(cat /sys/block/vda/stat); ios1=$5; sec1=$7
 echo "VDA_WRITE_IOS $((ios1 - ios0))"
 echo "VDA_WRITE_SECTORS $((sec1 - sec0))"
+# Submit-to-durable time of each jset, either path (log2 buckets, upper bounds in ns).
+check journal-latency-counted sh -c "grep -q '^jsets [1-9]' /sys/fs/bcache/journal_latency"
+sed 's/^/JOURNAL_LATENCY /' /sys/fs/bcache/journal_latency
 finish

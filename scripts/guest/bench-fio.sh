@@ -1,0 +1,203 @@
+# Benchmark (issue 6, part 1): one cache set in one of three modes, then three fio runs on
+# /dev/bcache0, each reported as one machine-readable line
+#   RESULT mode=M round=R test=T key=value ...
+# for bench/vm/run.sh to collect. Not a test: PASS/FAIL lines only cover the set-up.
+#
+#   bench-fio.sh MODE ROUND [MIB_FSYNC MIB_SYNC MIB_META META_FSYNC_EVERY]
+#
+# MODE: nvm       our bcache.ko, journal on the NVDIMM (/dev/pmem0, cache marked NVDIMM_META)
+#       ours-ssd  our bcache.ko, journal on the cache disk (no NVDIMM_META)
+#       stock     the kernel's bcache-stock.ko (journal on the cache disk), set up by hand
+# The cache set: /dev/vda (cache, 128 KiB buckets) caching /dev/vdb, writeback mode,
+# writeback_running 0, sequential_cutoff 0, congestion bypass off (TCG latencies would
+# otherwise trip bcache's congested_*_threshold_us and send writes to the backing disk).
+#
+# Runs (4 KiB, direct=1, ioengine=psync, iodepth 1, fixed io_size in MiB):
+#   fsync  randwrite, fsync after every write (each fsync: a journal write + a flush of vdb)
+#   sync   randwrite, O_SYNC (each write is REQ_FUA on bcache0: waits for its journal write)
+#   meta   randwrite over the whole 1 GiB backing range, fsync every META_FSYNC_EVERY writes:
+#          /dev/vda writes per GiB written by fio, and journal writes per second
+# The fio JSON of each run is printed between "FIOJSON-BEGIN <test>" and "FIOJSON-END".
+. /guest/lib.sh
+
+mode=${1:?usage: bench-fio.sh nvm|ours-ssd|stock ROUND [MIB_FSYNC MIB_SYNC MIB_META EVERY]}
+round=${2:-0}
+mib_fsync=${3:-8}
+mib_sync=${4:-8}
+mib_meta=${5:-48}
+meta_every=${6:-16}
+
+case "$mode" in
+nvm)
+	check load insmod /lib/modules/bcache.ko
+	new_cache_set nvdimm
+	;;
+ours-ssd)
+	check load insmod /lib/modules/bcache.ko
+	new_cache_set
+	;;
+stock)
+	# Same geometry and steps as new_cache_set, with the stock module.
+	check load-stock insmod /lib/modules/bcache-stock.ko
+	check make-bcache make-bcache -b 128k -C /dev/vda -B /dev/vdb --writeback
+	check register-cache sh -c "echo /dev/vda > /sys/fs/bcache/register"
+	check register-backing sh -c "echo /dev/vdb > /sys/fs/bcache/register"
+	check bcache0 wait_for /dev/bcache0
+	;;
+*) echo "bench-fio.sh: unknown mode $mode"; exit 2 ;;
+esac
+[ "$failures" = 0 ] || finish
+
+b=/sys/block/bcache0/bcache
+check attached wait_for $b/cache
+echo writeback > $b/cache_mode
+echo 0 > $b/sequential_cutoff
+echo 0 > $b/writeback_running
+set_dir=$(cd $b/cache && pwd -P)
+echo 0 > "$set_dir/congested_read_threshold_us"
+echo 0 > "$set_dir/congested_write_threshold_us"
+check writeback-mode grep -q '\[writeback\]' $b/cache_mode
+[ "$failures" = 0 ] || finish
+echo "INFO mode=$mode set=${set_dir##*/} vda_write_cache=$(tr ' ' _ < /sys/block/vda/queue/write_cache)" \
+	"vda_fua=$(cat /sys/block/vda/queue/fua) bcache0_write_cache=$(tr ' ' _ < /sys/block/bcache0/queue/write_cache)" \
+	"kernel=$(uname -r)"
+
+# Journal writes: our module counts every journal write (both paths) in its latency histogram
+# (/sys/fs/bcache/journal_latency, "jsets N"); the stock module is counted by its
+# bcache_journal_write tracepoint, which fires once per jset bio on the cache-disk path
+# (in our module too, so ours-ssd has both counts as a cross-check; never on the NVDIMM path).
+lat=/sys/fs/bcache/journal_latency
+tr=/sys/kernel/debug/tracing
+[ -d $tr/events ] || mount -t tracefs tracefs $tr 2>/dev/null
+trace_ok=0
+if [ -e $tr/events/bcache/bcache_journal_write/enable ]; then
+	echo 16384 > $tr/buffer_size_kb
+	echo 1 > $tr/events/bcache/bcache_journal_write/enable && trace_ok=1
+fi
+jsets() { if [ -r $lat ]; then sed -n 's/^jsets \([0-9]*\).*/\1/p' $lat; else echo -1; fi; }
+traced() { if [ $trace_ok = 1 ]; then grep -c bcache_journal_write $tr/trace; else echo -1; fi; }
+trace_clear() { [ $trace_ok = 1 ] && : > $tr/trace; }
+
+# Percentiles (µs, upper bucket bounds) of the journal writes between two snapshots of
+# journal_latency: prints "P50 P99" (or "- -" without our module or without writes).
+lat_snap() { if [ -r $lat ]; then grep '^ns_lt' $lat; fi; }
+lat_delta_pct() {
+	awk -v before="$1" -v after="$2" 'BEGIN {
+		n = split(before, a, "\n"); for (i = 1; i <= n; i++) { split(a[i], f, " "); if (f[2] != "") b[f[2]] = f[3] }
+		n = split(after, a, "\n"); tot = 0
+		for (i = 1; i <= n; i++) { split(a[i], f, " "); if (f[2] == "") continue
+			d[f[2]] = f[3] - b[f[2]]; tot += d[f[2]]; ub[++m] = f[2] }
+		if (tot == 0) { print "- -"; exit }
+		# bounds are powers of two, listed in increasing order
+		s = 0; p50 = ""; p99 = ""
+		for (i = 1; i <= m; i++) { s += d[ub[i]]
+			if (p50 == "" && s * 100 >= tot * 50) p50 = ub[i]
+			if (p99 == "" && s * 100 >= tot * 99) p99 = ub[i] }
+		printf "%d %d\n", p50 / 1000, p99 / 1000 }'
+}
+
+# /sys/block/DEV/stat (Documentation/block/stat.rst): $5 write I/Os, $7 sectors written,
+# $15 flush requests completed (an empty PREFLUSH counts here; bcache's journal write with
+# PREFLUSH|FUA on virtio-blk, which has no FUA, is PREFLUSH + write + POST-flush).
+dstat() { cat /sys/block/$1/stat; }
+
+# fio's JSON flattened to "path=value" lines ("#" for array elements, jobs[0] only).
+fio_flat() {
+	awk '{ l = $0; sub(/^[ \t]+/, "", l); sub(/[ \t,]+$/, "", l) }
+	l ~ /^"[^"]*" *: *[{[]$/ { k = l; sub(/^"/, "", k); sub(/".*/, "", k); p[++d] = k; next }
+	l == "{" || l == "[" { p[++d] = "#"; next }
+	l == "}" || l == "]" { d--; next }
+	l ~ /^"[^"]*" *: / { k = l; sub(/^"/, "", k); sub(/".*/, "", k); v = l; sub(/^"[^"]*" *: */, "", v)
+		gsub(/"/, "", v); s = ""; for (i = 1; i <= d; i++) s = s p[i] "."; print s k "=" v }' "$1"
+}
+# fio_get FLAT PATH-SUFFIX: the first value whose path ends with the suffix.
+fio_get() { awk -F= -v suf="$2" 'index($1, suf) && substr($1, length($1) - length(suf) + 1) == suf { print $2; exit }' "$1"; }
+ns_us() { awk -v n="${1:-0}" 'BEGIN { printf "%.1f", n / 1000 }'; }
+
+uptime_cs() { awk '{ split($1, a, "."); print a[1] * 100 + a[2] }' /proc/uptime; }
+
+common="--filename=/dev/bcache0 --rw=randwrite --bs=4k --direct=1 --ioengine=psync --iodepth=1"
+common="$common --percentile_list=50:99 --output-format=json --randrepeat=0"
+
+run_fio() { # TEST FIO-ARGS...: runs fio, leaves the flat JSON in /tmp/TEST.flat
+	local t=$1; shift
+	sync
+	if ! fio --name="$t" $common "$@" --output=/tmp/$t.json >/tmp/$t.err 2>&1; then
+		fail "fio-$t" "$(tail -n 3 /tmp/$t.err | tr '\n' ' ')"
+		return 1
+	fi
+	echo "FIOJSON-BEGIN $t"
+	cat /tmp/$t.json
+	echo "FIOJSON-END"
+	fio_flat /tmp/$t.json > /tmp/$t.flat
+}
+
+# One latency run: IOPS, write completion latency, fsync latency, journal writes and their
+# latency, flushes seen by vda and vdb.
+latency_run() { # TEST MIB FIO-ARGS...
+	local t=$1 mib=$2; shift 2
+	local j0 j1 l0 l1 va vb va1 vb1 c0 c1
+	j0=$(jsets); trace_clear; l0=$(lat_snap); va=$(dstat vda); vb=$(dstat vdb); c0=$(uptime_cs)
+	run_fio "$t" --size=256M --io_size=${mib}M --randseed=$((round * 10 + 1)) "$@" || return
+	c1=$(uptime_cs); j1=$(jsets); l1=$(lat_snap); va1=$(dstat vda); vb1=$(dstat vdb)
+	local f=/tmp/$t.flat
+	set -- $va; local vw0=$5 vs0=$7 vf0=${15:-0}
+	set -- $va1; local vw1=$5 vs1=$7 vf1=${15:-0}
+	set -- $vb; local bf0=${15:-0}
+	set -- $vb1; local bf1=${15:-0}
+	local jw=$((j1 - j0)) tw
+	tw=$(traced)
+	[ "$j0" = -1 ] && jw=-1
+	set -- $(lat_delta_pct "$l0" "$l1")
+	echo "RESULT mode=$mode round=$round test=$t" \
+		"iops=$(fio_get $f write.iops)" \
+		"p50_us=$(ns_us "$(fio_get $f write.clat_ns.percentile.50.000000)")" \
+		"p99_us=$(ns_us "$(fio_get $f write.clat_ns.percentile.99.000000)")" \
+		"sync_p50_us=$(ns_us "$(fio_get $f sync.lat_ns.percentile.50.000000)")" \
+		"sync_p99_us=$(ns_us "$(fio_get $f sync.lat_ns.percentile.99.000000)")" \
+		"writes=$(fio_get $f write.total_ios) runtime_ms=$(fio_get $f write.runtime)" \
+		"wall_s=$(awk -v a=$c0 -v b=$c1 'BEGIN { printf "%.2f", (b - a) / 100 }')" \
+		"journal_writes=$jw journal_traced=$tw jlat_p50_us_le=$1 jlat_p99_us_le=$2" \
+		"vda_write_ios=$((vw1 - vw0)) vda_sectors=$((vs1 - vs0)) vda_flushes=$((vf1 - vf0))" \
+		"vdb_flushes=$((bf1 - bf0))"
+}
+
+latency_run fsync "$mib_fsync" --fsync=1
+latency_run sync "$mib_sync" --sync=1
+
+# Metadata-heavy run: 4 KiB random writes anywhere in the 1 GiB backing range, an fsync every
+# $meta_every writes. Sectors written to vda per GiB written by fio (data alone is 2097152),
+# and journal writes per second of the run.
+meta_run() {
+	local t=meta
+	local j0 j1 va va1 vb vb1 c0 c1
+	j0=$(jsets); trace_clear; va=$(dstat vda); vb=$(dstat vdb); c0=$(uptime_cs)
+	run_fio $t --size=1G --io_size=${mib_meta}M --fsync=$meta_every --randseed=$((round * 10 + 3)) || return
+	c1=$(uptime_cs); j1=$(jsets); va1=$(dstat vda); vb1=$(dstat vdb)
+	local f=/tmp/$t.flat tw
+	tw=$(traced)
+	set -- $va; local vw0=$5 vs0=$7 vf0=${15:-0}
+	set -- $va1; local vw1=$5 vs1=$7 vf1=${15:-0}
+	set -- $vb; local bf0=${15:-0} bs0=$7
+	set -- $vb1; local bf1=${15:-0} bs1=$7
+	local bytes rt jw
+	bytes=$(fio_get $f write.io_bytes); rt=$(fio_get $f write.runtime)
+	# journal writes: our module's count, else (stock) the tracepoint's
+	if [ "$j0" != -1 ]; then jw=$((j1 - j0)); src=jsets; else jw=$tw; src=trace; fi
+	echo "RESULT mode=$mode round=$round test=meta" \
+		"iops=$(fio_get $f write.iops) user_bytes=$bytes runtime_ms=$rt" \
+		"p50_us=$(ns_us "$(fio_get $f write.clat_ns.percentile.50.000000)")" \
+		"p99_us=$(ns_us "$(fio_get $f write.clat_ns.percentile.99.000000)")" \
+		"vda_write_ios=$((vw1 - vw0)) vda_sectors=$((vs1 - vs0)) vda_flushes=$((vf1 - vf0))" \
+		"vdb_sectors=$((bs1 - bs0)) vdb_flushes=$((bf1 - bf0))" \
+		"vda_sectors_per_gib=$(awk -v s=$((vs1 - vs0)) -v b="$bytes" 'BEGIN { printf "%.0f", s * 1073741824 / b }')" \
+		"vda_ios_per_mib=$(awk -v s=$((vw1 - vw0)) -v b="$bytes" 'BEGIN { printf "%.1f", s * 1048576 / b }')" \
+		"journal_writes=$jw journal_src=$src journal_traced=$tw" \
+		"journal_per_s=$(awk -v j="$jw" -v r="$rt" 'BEGIN { printf "%.1f", j * 1000 / r }')" \
+		"flushes_per_s=$(awk -v j=$((vf1 - vf0)) -v r="$rt" 'BEGIN { printf "%.1f", j * 1000 / r }')" \
+		"wall_s=$(awk -v a=$c0 -v b=$c1 'BEGIN { printf "%.2f", (b - a) / 100 }')"
+}
+meta_run
+
+[ -r $lat ] && { echo "INFO journal_latency (whole boot):"; sed 's/^/INFO   /' $lat; }
+finish
