@@ -118,16 +118,19 @@ rm -rf "$state"
 # --- The journal on the NVDIMM inside real bcache: write, power off, refuse without the meta
 # device, replay from the NVDIMM, read back; the stock bcache.ko refuses the marked cache.
 # The error paths start from copies of the first boot's images: a jset corrupted in the
-# middle of a bucket, and the journal range's allocation record missing.
+# middle of a bucket, the journal range's allocation record missing, and the meta device
+# replaced by another nvm-pages set.
 state=$(mktemp -d)
 vm_run nvm-journal-write --state "$state" nvm-journal-write.sh 8
 cp -r --sparse=always "$state" "$state.corrupt"
 cp -r --sparse=always "$state" "$state.norecord"
+cp -r --sparse=always "$state" "$state.otherset"
 vm_run nvm-journal-read --state "$state" nvm-journal-read.sh 8
 vm_run nvm-journal-stock --state "$state" nvm-journal-stock.sh
 vm_run nvm-journal-corrupt --state "$state.corrupt" nvm-journal-corrupt.sh 8
 vm_run nvm-journal-norecord --state "$state.norecord" nvm-journal-norecord.sh
-rm -rf "$state" "$state.corrupt" "$state.norecord"
+vm_run nvm-journal-otherset --state "$state.otherset" nvm-journal-otherset.sh
+rm -rf "$state" "$state.corrupt" "$state.norecord" "$state.otherset"
 
 # --- Hard crashes: fio's power-cut verification (state saved, kernel crashed by sysrq, only
 # completed writes verified after reboot and replay from the NVDIMM), 5 consecutive rounds.

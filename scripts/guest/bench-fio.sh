@@ -174,6 +174,8 @@ meta_run() {
 	j0=$(jsets); trace_clear; va=$(dstat vda); vb=$(dstat vdb); c0=$(uptime_cs)
 	run_fio $t --size=1G --io_size=${mib_meta}M --fsync=$meta_every --randseed=$((round * 10 + 3)) || return
 	c1=$(uptime_cs); j1=$(jsets); va1=$(dstat vda); vb1=$(dstat vdb)
+	echo "INFO vda_stat_before" $va; echo "INFO vda_stat_after " $va1
+	echo "INFO vdb_stat_before" $vb; echo "INFO vdb_stat_after " $vb1
 	local f=/tmp/$t.flat tw
 	tw=$(traced)
 	set -- $va; local vw0=$5 vs0=$7 vf0=${15:-0}
