@@ -5,11 +5,11 @@
 //!
 //! 1. The caller fills the jset in DRAM (keys, btree root, `last_seq`, ...) and seals it:
 //!    `csum` covers every byte from offset 8 to the end of `d[keys]` ([`super::jset::seal`]).
-//! 1a. In the kernel (`journal/hooks.rs`, patch 0004), the jset is stored only once an empty
-//!    `REQ_PREFLUSH` bio to the cache device has completed: the btree nodes and data its keys
-//!    point at were completed before, and the flush makes them durable, so no replayed key can
-//!    point at data the cache device lost. This is the flush half of the stock journal bio's
-//!    `REQ_PREFLUSH | REQ_FUA`; the FUA half is step 2. A failed flush drops the jset.
+//!    In the kernel (`journal/hooks.rs`, patch 0004) the jset is then stored only once an
+//!    empty `REQ_PREFLUSH` bio to the cache device has completed: the btree nodes and data its
+//!    keys point at were completed before, and the flush makes them durable, so no replayed
+//!    key can point at data the cache device lost. This is the flush half of the stock journal
+//!    bio's `REQ_PREFLUSH | REQ_FUA`; the FUA half is step 2. A failed flush drops the jset.
 //! 2. [`write_jset`] copies the whole jset into the bucket with flushing stores
 //!    (`memcpy_flushcache`) and then fences (`pmem_wmb`). Only once the fence has completed
 //!    is the jset durable; it returns after the fence.

@@ -1,13 +1,18 @@
-//! Benchmarks of issue 4: `cargo run --release -p bench -- [--quick]`.
+//! Host benchmarks of issues 4 and 6:
+//! `cargo run --release -p bench -- [--quick] [alloc_free] [register] [jset_persist]`
+//! (no name: all three).
 //!
 //! 1. alloc+free ops/s of the nvm-pages allocator on a tmpfs-backed mapping with real
 //!    cache-line write-backs, against PMDK `pmemobj_alloc`/`pmemobj_free` on a pool in the
 //!    same tmpfs, in alternating rounds;
-//! 2. `Allocator::register` time against namespace size and record count.
+//! 2. `Allocator::register` time against namespace size and record count;
+//! 3. jset persist bandwidth: `write_jset` with non-temporal stores against a plain
+//!    non-temporal copy and against copy + `clwb` ([`jset_persist`]).
 //!
 //! Writes `results/*.md` and `results/*.png` next to this crate's manifest. See README.md.
 
 mod alloc_free;
+mod jset_persist;
 mod mmap_media;
 mod pmdk;
 mod register;
@@ -34,6 +39,8 @@ struct Config {
     rounds: usize,
     /// Registrations per (size, records) point.
     reg_runs: usize,
+    /// Bytes written per jset persist round (rounds: `rounds`).
+    jset_bytes: u64,
 }
 
 const FULL: Config = Config {
@@ -42,6 +49,7 @@ const FULL: Config = Config {
     ops: 200_000,
     rounds: 7,
     reg_runs: 9,
+    jset_bytes: 256 << 20,
 };
 const QUICK: Config = Config {
     name: "quick",
@@ -49,6 +57,7 @@ const QUICK: Config = Config {
     ops: 10_000,
     rounds: 5,
     reg_runs: 3,
+    jset_bytes: 64 << 20,
 };
 
 /// Bytes of the benchmark namespace and of the PMDK pool (sparse / fallocated in tmpfs).
@@ -67,13 +76,20 @@ fn main() -> Result<(), Box<dyn Error>> {
             .exec();
         return Err(err.into());
     }
+    const NAMES: [&str; 3] = ["alloc_free", "register", "jset_persist"];
     let mut cfg = &FULL;
+    let mut only = Vec::new();
     for a in std::env::args().skip(1) {
         match a.as_str() {
             "--quick" => cfg = &QUICK,
-            _ => return Err(format!("usage: bench [--quick] (unknown argument {a})").into()),
+            n if NAMES.contains(&n) => only.push(n.to_string()),
+            _ => {
+                let usage = "bench [--quick] [alloc_free] [register] [jset_persist]";
+                return Err(format!("usage: {usage} (unknown argument {a})").into());
+            }
         }
     }
+    let run = |name: &str| only.is_empty() || only.iter().any(|n| n == name);
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
     fs::create_dir_all(&out)?;
     let plots = report::load_font();
@@ -83,10 +99,22 @@ fn main() -> Result<(), Box<dyn Error>> {
     let tmp = PathBuf::from(std::env::var("BENCH_TMPFS").unwrap_or("/dev/shm".into()))
         .join(format!("bcache-nvm-bench-{}", std::process::id()));
     fs::create_dir_all(&tmp)?;
-    let res = alloc_free(cfg, &tmp, &machine, &out, plots);
+    let tmp_runs = || -> Result<(), Box<dyn Error>> {
+        if run("alloc_free") {
+            alloc_free(cfg, &tmp, &machine, &out, plots)?;
+        }
+        if run("jset_persist") {
+            let (r, b) = (cfg.rounds, cfg.jset_bytes);
+            jset_persist::run(r, b, &tmp, &machine, cfg.name, &out, plots)?;
+        }
+        Ok(())
+    };
+    let res = tmp_runs();
     let _ = fs::remove_dir_all(&tmp);
     res?;
-    register(cfg, &machine, &out, plots)?;
+    if run("register") {
+        register(cfg, &machine, &out, plots)?;
+    }
     println!("results in {}", out.display());
     Ok(())
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every benchmark table and plot in one command (see bench/README.md):
+#
+#   bench/run.sh [--quick] [--host-only]
+#
+# 1. host: `cargo run --release -p bench` (alloc_free, register, jset_persist) -> bench/results/
+# 2. VM:   bench/vm/run.sh, if it exists (`--quick` is passed on as `--rounds 1`), unless
+#          --host-only
+# 3. the list of result files, those written by this run marked with `*`.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname "$here")
+host_args=() vm_args=() host_only=
+for a in "$@"; do
+    case $a in
+    --quick) host_args=(--quick) vm_args=(--rounds 1) ;;
+    --host-only) host_only=1 ;;
+    *) echo "usage: bench/run.sh [--quick] [--host-only]" >&2; exit 2 ;;
+    esac
+done
+
+stamp=$(mktemp)
+trap 'rm -f "$stamp"' EXIT
+rc=0
+cd "$root"
+echo "== host benchmarks: cargo run --release -p bench -- ${host_args[*]-}"
+cargo run --release -p bench -- ${host_args[@]+"${host_args[@]}"} || rc=$?
+if [[ -z $host_only && -f $here/vm/run.sh ]]; then
+    echo "== VM benchmarks: bench/vm/run.sh ${vm_args[*]-}"
+    bash "$here/vm/run.sh" ${vm_args[@]+"${vm_args[@]}"} || rc=$?
+elif [[ -z $host_only ]]; then
+    echo "== no bench/vm/run.sh: VM benchmarks skipped"
+fi
+
+echo "== result files (* = written by this run):"
+for f in "$here"/results/*; do
+    [[ -e $f ]] || continue
+    if [[ $f -nt $stamp ]]; then m='*'; else m=' '; fi
+    echo "$m ${f#"$root"/}"
+done
+[[ $rc -eq 0 ]] || echo "== a benchmark failed (exit $rc)" >&2
+exit "$rc"
