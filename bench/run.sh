@@ -4,7 +4,8 @@
 #   bench/run.sh [--quick] [--host-only]
 #
 # 1. host: `cargo run --release -p bench` (alloc_free, register, jset_persist) -> bench/results/
-# 2. VM:   bench/vm/run.sh, if it exists (`--quick` is passed on as `--rounds 1`), unless
+# 2. VM:   scripts/setup.sh + scripts/build.sh (cached kernel, modules, initramfs), then
+#          bench/vm/run.sh, if it exists (`--quick` is passed on as `--rounds 1`), unless
 #          --host-only
 # 3. the list of result files, those written by this run marked with `*`.
 set -euo pipefail
@@ -27,6 +28,9 @@ cd "$root"
 echo "== host benchmarks: cargo run --release -p bench -- ${host_args[*]-}"
 cargo run --release -p bench -- ${host_args[@]+"${host_args[@]}"} || rc=$?
 if [[ -z $host_only && -f $here/vm/run.sh ]]; then
+    # The guest needs the test kernel, our modules and an initramfs carrying bench-fio.sh.
+    echo "== set-up and build: scripts/setup.sh, scripts/build.sh"
+    "$root/scripts/setup.sh" && "$root/scripts/build.sh" || rc=$?
     echo "== VM benchmarks: bench/vm/run.sh ${vm_args[*]-}"
     bash "$here/vm/run.sh" ${vm_args[@]+"${vm_args[@]}"} || rc=$?
 elif [[ -z $host_only ]]; then
