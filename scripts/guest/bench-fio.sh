@@ -96,9 +96,22 @@ lat_delta_pct() {
 		printf "%d %d\n", p50 / 1000, p99 / 1000 }'
 }
 
-# /sys/block/DEV/stat (Documentation/block/stat.rst): $5 write I/Os, $7 sectors written,
-# $15 flush requests completed (an empty PREFLUSH counts here; bcache's journal write with
-# PREFLUSH|FUA on virtio-blk, which has no FUA, is PREFLUSH + write + POST-flush).
+# The journal latency histogram between two snapshots: " jlat_lt_<ns>=<count>" per bucket
+# that gained writes (bucket upper bound in ns).
+lat_delta_hist() {
+	awk -v before="$1" -v after="$2" 'BEGIN {
+		n = split(before, a, "\n"); for (i = 1; i <= n; i++) { split(a[i], f, " "); if (f[2] != "") b[f[2]] = f[3] }
+		n = split(after, a, "\n")
+		for (i = 1; i <= n; i++) { split(a[i], f, " "); if (f[2] == "") continue
+			d = f[3] - b[f[2]]; if (d > 0) printf " jlat_lt_%s=%d", f[2], d } }'
+}
+
+# /sys/block/DEV/stat (Documentation/block/stat.rst, 17 fields on 6.12): $5 write I/Os,
+# $7 sectors written, $12-$15 discards, $16 flush requests completed, $17 flush ticks.
+# The block layer's flush machinery counts each flush request it sends in $16; the request
+# that asked for it is counted once in $5 when done (an empty PREFLUSH bio as a 0-sector
+# write). virtio-blk has no FUA, so a PREFLUSH|FUA write (the cache-disk journal, btree node
+# writes) is PREFLUSH + write + POSTFLUSH; concurrent flush requests may be merged.
 dstat() { cat /sys/block/$1/stat; }
 
 # fio's JSON flattened to "path=value" lines ("#" for array elements, jobs[0] only).
@@ -141,15 +154,17 @@ latency_run() { # TEST MIB FIO-ARGS...
 	run_fio "$t" --size=256M --io_size=${mib}M --randseed=$((round * 10 + 1)) "$@" || return
 	c1=$(uptime_cs); j1=$(jsets); l1=$(lat_snap); va1=$(dstat vda); vb1=$(dstat vdb)
 	local f=/tmp/$t.flat
-	set -- $va; local vw0=$5 vs0=$7 vf0=${15:-0}
-	set -- $va1; local vw1=$5 vs1=$7 vf1=${15:-0}
-	set -- $vb; local bf0=${15:-0}
-	set -- $vb1; local bf1=${15:-0}
+	set -- $va; local vw0=$5 vs0=$7 vf0=${16:-0}
+	set -- $va1; local vw1=$5 vs1=$7 vf1=${16:-0}
+	set -- $vb; local bf0=${16:-0}
+	set -- $vb1; local bf1=${16:-0}
 	local jw=$((j1 - j0)) tw
 	tw=$(traced)
 	[ "$j0" = -1 ] && jw=-1
+	local hist
+	hist=$(lat_delta_hist "$l0" "$l1")
 	set -- $(lat_delta_pct "$l0" "$l1")
-	echo "RESULT mode=$mode round=$round test=$t" \
+	echo "RESULT mode=$mode round=$round test=$t$hist" \
 		"iops=$(fio_get $f write.iops)" \
 		"p50_us=$(ns_us "$(fio_get $f write.clat_ns.percentile.50.000000)")" \
 		"p99_us=$(ns_us "$(fio_get $f write.clat_ns.percentile.99.000000)")" \
@@ -178,10 +193,10 @@ meta_run() {
 	echo "INFO vdb_stat_before" $vb; echo "INFO vdb_stat_after " $vb1
 	local f=/tmp/$t.flat tw
 	tw=$(traced)
-	set -- $va; local vw0=$5 vs0=$7 vf0=${15:-0}
-	set -- $va1; local vw1=$5 vs1=$7 vf1=${15:-0}
-	set -- $vb; local bf0=${15:-0} bs0=$7
-	set -- $vb1; local bf1=${15:-0} bs1=$7
+	set -- $va; local vw0=$5 vs0=$7 vf0=${16:-0}
+	set -- $va1; local vw1=$5 vs1=$7 vf1=${16:-0}
+	set -- $vb; local bf0=${16:-0} bs0=$7
+	set -- $vb1; local bf1=${16:-0} bs1=$7
 	local bytes rt jw
 	bytes=$(fio_get $f write.io_bytes); rt=$(fio_get $f write.runtime)
 	# journal writes: our module's count, else (stock) the tracepoint's

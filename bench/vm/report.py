@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Report of bench/vm/run.sh: reads vm.csv (long format: disk_cache,round,slot,mode,test,
+metric,value), writes a markdown report with, per test and metric, each mode's median and
+min..max over rounds and the ratios nvm/stock and nvm/ours-ssd of the medians, plus one PNG
+per test (bars: medians, whiskers: min..max, dots: rounds) if matplotlib is importable.
+
+    report.py VM.CSV VM.MD [--sizes "A B C N"] [--elapsed S] [--failed N]
+"""
+import argparse
+import csv
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+MODES = ["nvm", "ours-ssd", "stock"]
+MODE_DOC = {
+    "nvm": "our bcache.ko, journal on the NVDIMM (/dev/pmem0)",
+    "ours-ssd": "our bcache.ko, journal on the cache disk (no NVDIMM_META)",
+    "stock": "the kernel's bcache.ko (6.12), journal on the cache disk",
+}
+
+# (test, metric, label, better) -- better: "up", "down" or "" (informational)
+METRICS = {
+    "fsync": [
+        ("iops", "write IOPS (write+fsync pairs/s)", "up"),
+        ("p50_us", "write clat p50 (us)", "down"),
+        ("p99_us", "write clat p99 (us)", "down"),
+        ("sync_p50_us", "fsync latency p50 (us)", "down"),
+        ("sync_p99_us", "fsync latency p99 (us)", "down"),
+        ("jlat_p50_us_le", "journal write submit-to-durable p50 (us, <= bucket bound)", "down"),
+        ("jlat_p99_us_le", "journal write submit-to-durable p99 (us, <= bucket bound)", "down"),
+        ("journal_per_write", "journal writes per fio write", ""),
+        ("vda_flushes_per_write", "vda flush requests per fio write", ""),
+        ("vdb_flushes_per_write", "vdb flush requests per fio write", ""),
+    ],
+    "sync": [
+        ("iops", "write IOPS (O_SYNC)", "up"),
+        ("p50_us", "write clat p50 (us)", "down"),
+        ("p99_us", "write clat p99 (us)", "down"),
+        ("jlat_p50_us_le", "journal write submit-to-durable p50 (us, <= bucket bound)", "down"),
+        ("jlat_p99_us_le", "journal write submit-to-durable p99 (us, <= bucket bound)", "down"),
+        ("journal_per_write", "journal writes per fio write", ""),
+        ("vda_flushes_per_write", "vda flush requests per fio write", ""),
+        ("vdb_flushes_per_write", "vdb flush requests per fio write", ""),
+    ],
+    "meta": [
+        ("iops", "write IOPS", "up"),
+        ("p50_us", "write clat p50 (us)", "down"),
+        ("p99_us", "write clat p99 (us)", "down"),
+        ("vda_sectors_per_gib", "vda sectors written per GiB written by fio (data alone: 2097152)", "down"),
+        ("vda_meta_sectors_per_gib", "  of which beyond the data (btree + journal + prio)", "down"),
+        ("vda_ios_per_mib", "vda write I/Os per MiB written by fio (data alone: 256; an empty PREFLUSH counts as one)", ""),
+        ("journal_per_s", "journal writes/s", ""),
+        ("journal_per_kwrite", "journal writes per 1000 fio writes", ""),
+        ("flushes_per_s", "vda flush requests/s", "down"),
+        ("vda_flushes_per_journal", "vda flush requests per journal write", ""),
+    ],
+}
+TEST_DOC = {
+    "fsync": "4 KiB randwrite, direct=1, psync, fsync=1 (each fsync: journal write + vdb flush), 256 MiB range",
+    "sync": "4 KiB randwrite, direct=1, psync, sync=1 (O_SYNC: each write REQ_FUA on bcache0, then the kernel's "
+            "generic_write_sync() adds a flush too), 256 MiB range",
+    "meta": "metadata-heavy: 4 KiB randwrite over the whole 1 GiB backing range, fsync every 16 writes",
+}
+PLOT_TITLES = {
+    "vda_meta_sectors_per_gib": "vda sectors beyond the data, per GiB written",
+    "iops": "IOPS",
+}
+PLOTS = {
+    "fsync": ["iops", "p50_us", "p99_us", "sync_p50_us", "sync_p99_us"],
+    "sync": ["iops", "p50_us", "p99_us", "jlat_p50_us_le"],
+    "meta": ["iops", "vda_meta_sectors_per_gib", "journal_per_s", "flushes_per_s"],
+}
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def load(path):
+    """{(mode, test, round): {metric: value}}, the disk cache modes, setup info."""
+    runs = defaultdict(dict)
+    caches, setup = set(), defaultdict(set)
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            caches.add(row["disk_cache"])
+            if row["test"] == "setup":
+                setup[row["metric"]].add(f'{row["mode"]}:{row["value"]}')
+                continue
+            runs[(row["mode"], row["test"], int(row["round"]))][row["metric"]] = row["value"]
+    return runs, caches, setup
+
+
+def derive(test, m):
+    """Adds the derived metrics of one run (in place); None where not measurable."""
+    writes = num(m.get("writes"))
+    jw = num(m.get("journal_writes"))
+    if jw is None or jw < 0:
+        jw = num(m.get("journal_traced"))
+        if jw is not None and jw < 0:
+            jw = None
+    for k in ("jlat_p50_us_le", "jlat_p99_us_le"):
+        if num(m.get(k)) is None:
+            m[k] = None
+    if test in ("fsync", "sync") and writes:
+        m["journal_per_write"] = jw / writes if jw is not None else None
+        m["vda_flushes_per_write"] = num(m.get("vda_flushes")) / writes
+        m["vdb_flushes_per_write"] = num(m.get("vdb_flushes")) / writes
+    if test == "meta":
+        ub = num(m.get("user_bytes"))
+        if ub:
+            m["vda_meta_sectors_per_gib"] = (num(m["vda_sectors"]) - ub / 512) * (1 << 30) / ub
+            m["journal_per_kwrite"] = jw * 1000 / (ub / 4096) if jw is not None else None
+        fl = num(m.get("vda_flushes"))
+        m["vda_flushes_per_journal"] = fl / jw if jw else None
+    return m
+
+
+def stats(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return None
+    return min(vals), statistics.median(vals), max(vals), len(vals)
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b[1] == 0:
+        return "-"
+    return f"{a[1] / b[1]:.2f}"
+
+
+def table(test, runs, rounds):
+    lines = [
+        "| metric | " + " | ".join(f"{m} median | {m} min–max" for m in MODES) + " | nvm/stock | nvm/ours-ssd |",
+        "|---|" + "---:|---:|" * len(MODES) + "---:|---:|",
+    ]
+    summary = {}
+    for metric, label, better in METRICS[test]:
+        st = {mo: stats([num(runs.get((mo, test, r), {}).get(metric)) for r in rounds]) for mo in MODES}
+        if all(s is None for s in st.values()):
+            continue
+        summary[metric] = st
+        arrow = {"up": " ↑", "down": " ↓"}.get(better, "")
+        cells = []
+        for mo in MODES:
+            s = st[mo]
+            cells += ["-", "-"] if s is None else [fmt(s[1]), f"{fmt(s[0])}–{fmt(s[2])}"]
+        lines.append(f"| {label}{arrow} | " + " | ".join(cells) +
+                     f" | {ratio(st['nvm'], st['stock'])} | {ratio(st['nvm'], st['ours-ssd'])} |")
+    return lines, summary
+
+
+def plot(test, runs, rounds, png):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in PLOTS[test]
+               if any(num(runs.get((mo, test, r), {}).get(m)) is not None for mo in MODES for r in rounds)]
+    labels = {m: lab for m, lab, _ in METRICS[test]}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.6), squeeze=False)
+    colors = {"nvm": "#2a7ab0", "ours-ssd": "#e08a1e", "stock": "#7a7a7a"}
+    for ax, metric in zip(axes[0], metrics):
+        for i, mo in enumerate(MODES):
+            vals = [num(runs.get((mo, test, r), {}).get(metric)) for r in rounds]
+            vals = [v for v in vals if v is not None]
+            if not vals:
+                continue
+            med = statistics.median(vals)
+            ax.bar(i, med, color=colors[mo], width=0.6,
+                   yerr=[[med - min(vals)], [max(vals) - med]], capsize=4)
+            ax.scatter([i] * len(vals), vals, color="black", s=8, zorder=3)
+        ax.set_xticks(range(len(MODES)))
+        ax.set_xticklabels(MODES, fontsize=8)
+        ax.set_title(PLOT_TITLES.get(metric, labels[metric].strip()), fontsize=8, wrap=True)
+        ax.tick_params(axis="y", labelsize=8)
+    fig.suptitle(f"{test}: {TEST_DOC[test]}", fontsize=8, wrap=True)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def histogram(test, runs):
+    """Journal write submit-to-durable histogram of a test, summed over rounds, per mode that
+    reports it (our module): markdown lines, and {mode: {bound_ns: count}}."""
+    hist = defaultdict(lambda: defaultdict(int))
+    for (mo, t, _), m in runs.items():
+        if t != test:
+            continue
+        for k, v in m.items():
+            if k.startswith("jlat_lt_") and num(v):
+                hist[mo][int(k[len("jlat_lt_"):])] += int(num(v))
+    modes = [mo for mo in MODES if hist.get(mo)]
+    if not modes:
+        return [], {}
+    bounds = sorted({b for mo in modes for b in hist[mo]})
+    lines = ["Journal write submit-to-durable time (our module's `/sys/fs/bcache/journal_latency`, "
+             "all rounds): share of jsets per bucket.", "",
+             "| < us | " + " | ".join(modes) + " |", "|---:|" + "---:|" * len(modes)]
+    for b in bounds:
+        cells = []
+        for mo in modes:
+            tot = sum(hist[mo].values())
+            cells.append(f"{100 * hist[mo].get(b, 0) / tot:.1f}%" if tot else "-")
+        lines.append(f"| {b / 1000:,.0f} | " + " | ".join(cells) + " |")
+    lines.append("| jsets | " + " | ".join(str(sum(hist[mo].values())) for mo in modes) + " |")
+    return lines, {mo: dict(hist[mo]) for mo in modes}
+
+
+def plot_histogram(test, hist, png):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    bounds = sorted({b for h in hist.values() for b in h})
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    width = 0.8 / len(hist)
+    for i, (mo, h) in enumerate(hist.items()):
+        tot = sum(h.values())
+        ax.bar([x + i * width for x in range(len(bounds))], [100 * h.get(b, 0) / tot for b in bounds],
+               width, label=mo)
+    ax.set_xticks([x + width * (len(hist) - 1) / 2 for x in range(len(bounds))])
+    ax.set_xticklabels([f"<{b / 1000:,.0f}" for b in bounds], rotation=45, fontsize=8)
+    ax.set_xlabel("journal write submit-to-durable (us)")
+    ax.set_ylabel("% of jsets")
+    ax.set_title(f"{test}: journal write latency")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("csv")
+    ap.add_argument("md")
+    ap.add_argument("--sizes", default="")
+    ap.add_argument("--elapsed", type=int, default=None)
+    ap.add_argument("--failed", type=int, default=0)
+    a = ap.parse_args()
+
+    runs, caches, setup = load(a.csv)
+    for (mo, test, r), m in runs.items():
+        derive(test, m)
+    rounds = sorted({r for (_, _, r) in runs})
+    outdir = os.path.dirname(os.path.abspath(a.md))
+
+    try:
+        import matplotlib  # noqa: F401
+        have_mpl = True
+    except ImportError:
+        have_mpl = False
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    try:
+        qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        qemu = "?"
+    sizes = a.sizes.split()
+
+    out = ["# bcache journal: NVDIMM vs cache disk, in a QEMU guest (issue 6, part 1)", ""]
+    out.append(f"Generated by `bench/vm/run.sh` + `bench/vm/report.py`. Host: {cpu}, {os.cpu_count()} cores; "
+               f"{qemu}, TCG (no KVM), guest kernel 6.12, 2 vCPUs. Disk cache mode: "
+               f"**{', '.join(sorted(caches))}**. Rounds: {len(rounds)} "
+               f"(one fresh boot per mode per round, order rotated each round)"
+               + (f"; {a.failed} failed boot(s)" if a.failed else "")
+               + (f"; total {a.elapsed} s" if a.elapsed else "") + ".")
+    if setup.get("vda_write_cache"):
+        wc = sorted({v.split(":", 1)[1] for v in setup["vda_write_cache"]})
+        note = {"write_back": "so bcache's PREFLUSH/FUA reach QEMU, which turns each flush into an "
+                              "fdatasync() of the host image",
+                "write_through": "so the guest's block layer drops PREFLUSH/FUA: no flush ever reaches "
+                                 "QEMU, every write is synchronous on the host instead"}
+        out.append(f"Guest's view of /dev/vda's cache (/sys/block/vda/queue/write_cache): `{', '.join(wc)}` ("
+                   + "; ".join(note.get(w, "?") for w in wc) + ").")
+    out.append("")
+    out.append("Modes:")
+    for mo in MODES:
+        out.append(f"- `{mo}`: {MODE_DOC[mo]}")
+    out.append("")
+    out.append("Every mode: /dev/vda (512 MiB cache, 128 KiB buckets) caching /dev/vdb (1 GiB), writeback, "
+               "writeback_running 0, sequential_cutoff 0, congested_{read,write}_threshold_us 0; fio 3.33 "
+               "on /dev/bcache0, 4 KiB, direct=1, ioengine=psync, iodepth 1, fixed io_size"
+               + (f" (fsync {sizes[0]} MiB, sync {sizes[1]} MiB, meta {sizes[2]} MiB with fsync every {sizes[3]})"
+                  if len(sizes) == 4 else "") + ".")
+    out.append("")
+    out.append("Each cell: median and min–max over the rounds. Ratios: nvm median / other median "
+               "(↑ higher is better, ↓ lower is better). Latencies are fio's completion latency "
+               "percentiles; `fsync latency` is fio's sync latency. Journal writes: our module's own "
+               "count (`/sys/fs/bcache/journal_latency`, both paths) or, for stock, the "
+               "`bcache:bcache_journal_write` tracepoint. Journal latency buckets are powers of two, "
+               "so p50/p99 are upper bounds. Flushes: field 16 of /sys/block/vdX/stat "
+               "(flush requests sent; virtio-blk has no FUA, so a PREFLUSH|FUA write costs a pre- and "
+               "a post-flush, which the block layer may merge with concurrent ones).")
+    out.append("")
+    for test in ("fsync", "sync", "meta"):
+        if not any(t == test for (_, t, _) in runs):
+            continue
+        out.append(f"## {test}")
+        out.append("")
+        out.append(TEST_DOC[test] + ".")
+        out.append("")
+        lines, _ = table(test, runs, rounds)
+        out += lines
+        out.append("")
+        hlines, hist = histogram(test, runs)
+        if hlines:
+            out += hlines
+            out.append("")
+            if have_mpl:
+                plot_histogram(test, hist, os.path.join(outdir, f"vm-{test}-jlat.png"))
+                out.append(f"![{test} journal latency](vm-{test}-jlat.png)")
+                out.append("")
+        if have_mpl:
+            png = os.path.join(outdir, f"vm-{test}.png")
+            plot(test, runs, rounds, png)
+            out.append(f"![{test}](vm-{test}.png)")
+            out.append("")
+    if not have_mpl:
+        out.append("(No plots: matplotlib is not importable; `pip install matplotlib` and rerun report.py.)")
+        out.append("")
+    with open(a.md, "w") as f:
+        f.write("\n".join(out))
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
