@@ -87,9 +87,11 @@ module! {
 ///
 /// # Invariants
 ///
-/// bcache's init has succeeded and its exit has not run yet; `registry` is published.
+/// bcache's init has succeeded and its exit has not run yet; `_registry` is published.
 struct BcacheNvm {
-    registry: Pin<KBox<Registry>>,
+    /// Owned for its drop, which releases every registered namespace; reached through
+    /// [`Registry::with`] while published.
+    _registry: Pin<KBox<Registry>>,
 }
 
 impl kernel::Module for BcacheNvm {
@@ -105,7 +107,7 @@ impl kernel::Module for BcacheNvm {
         }
         pr_info!("bcache-nvm loaded\n");
         // INVARIANT: `init` succeeded and the registry is published.
-        Ok(BcacheNvm { registry })
+        Ok(BcacheNvm { _registry: registry })
     }
 }
 
@@ -113,8 +115,8 @@ impl Drop for BcacheNvm {
     fn drop(&mut self) {
         // The type invariant says bcache's init succeeded and this is the only exit.
         wrap::bcache_c::exit();
+        // No sysfs handler can run any more: withdraw the registry; it drops after this,
+        // unmapping and releasing every registered namespace.
         Registry::withdraw();
-        // Unmaps and releases every registered namespace (`registry` drops after this).
-        let _ = &self.registry;
     }
 }

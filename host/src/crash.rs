@@ -17,7 +17,7 @@ use std::vec;
 use std::vec::Vec;
 
 use crate::nvmpg::check::Image;
-use crate::nvmpg::format::{write_formatted, Sb};
+use crate::nvmpg::format::{write_formatted, FormatError, Sb};
 use crate::nvmpg::media::{Media, OutOfRange, ATOMIC_STORE};
 use crate::nvmpg::seq::{NoMem, Seq, SeqFamily};
 
@@ -85,14 +85,20 @@ impl XorShift {
 
 /// A zeroed namespace of `len` bytes formatted as namespace `this_ns` of a set of `total_ns`
 /// (`bcache make -M`): sb, and on namespace 0 the set header with `heads[0]` and its block.
-/// Its uuid is `set_uuid` with the last byte replaced by `this_ns`.
-pub fn format_namespace(len: usize, set_uuid: [u8; 16], total_ns: u32, this_ns: u32) -> HostMedia {
+/// Its uuid is `set_uuid` with the last byte replaced by `this_ns`. Fails if `len` cannot hold
+/// the reserved area.
+pub fn format_namespace(
+    len: usize,
+    set_uuid: [u8; 16],
+    total_ns: u32,
+    this_ns: u32,
+) -> Result<HostMedia, FormatError> {
     let mut m = HostMedia::new(len);
     let mut uuid = set_uuid;
     uuid[15] = this_ns as u8;
     let sb = Sb::formatted(uuid, set_uuid, total_ns, this_ns, (len / 4096) as u64);
-    write_formatted(m.bytes_mut(), &sb).expect("format");
-    m
+    write_formatted(m.bytes_mut(), &sb)?;
+    Ok(m)
 }
 
 impl Image for HostMedia {

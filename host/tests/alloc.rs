@@ -26,7 +26,7 @@ fn owner(i: u8) -> [u8; 16] {
 
 fn set(n: u32) -> Vec<HostMedia> {
     (0..n)
-        .map(|k| format_namespace(NS_BYTES, SET, n, k))
+        .map(|k| format_namespace(NS_BYTES, SET, n, k).unwrap())
         .collect()
 }
 
@@ -225,7 +225,7 @@ fn register_rejects_bad_namespaces() {
     ));
     // A namespace of another set.
     let mut a = registered(set(2).into_iter().take(1).collect());
-    let other = format_namespace(NS_BYTES, [1; 16], 2, 1);
+    let other = format_namespace(NS_BYTES, [1; 16], 2, 1).unwrap();
     assert!(matches!(
         a.register(other),
         Err(Error::Corrupt(FormatError::UuidMismatch { .. }))

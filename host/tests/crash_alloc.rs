@@ -58,7 +58,7 @@ struct Run {
 fn run(setup: &[(u8, u8)], ops: &[Op]) -> Run {
     let mut a: Allocator<HostMedia, VecSeqs> = Allocator::new();
     for (k, &len) in NS_BYTES.iter().enumerate() {
-        a.register(format_namespace(len, SET, 2, k as u32))
+        a.register(format_namespace(len, SET, 2, k as u32).unwrap())
             .expect("register");
     }
     let mut model = Model::new();

@@ -22,7 +22,7 @@ fn rec(i: u64, ns: u8) -> Rec {
 }
 
 fn fresh() -> (HostMedia, Lists<VecSeqs>) {
-    let mut m = format_namespace(NS0_BYTES, SET, 2, 0);
+    let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
     let mut l = Lists::new();
     l.load(&mut m, 2).expect("load");
     (m, l)
@@ -52,7 +52,7 @@ fn records(l: &Lists<VecSeqs>, m: &HostMedia) -> Vec<([u8; 16], u64)> {
 fn problems(m: &HostMedia) -> Vec<FormatError> {
     let mut scratch = vec![RecordRef::default(); 4096];
     let mut out = Vec::new();
-    let ns1 = format_namespace(NS0_BYTES, SET, 2, 1);
+    let ns1 = format_namespace(NS0_BYTES, SET, 2, 1).unwrap();
     check(&[m, &ns1], &mut scratch, |p| out.push(p.error));
     out.retain(|e| !matches!(e, FormatError::RecordPastEnd { .. }));
     out

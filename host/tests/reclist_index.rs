@@ -80,7 +80,7 @@ fn reload<F: SeqFamily>(m: &mut HostMedia) -> Lists<F> {
 /// every 10th one after that, and after every unlink and reload.
 fn random_run(seed: u64, ops: usize, grow_until: usize) {
     let mut rng = XorShift::new(seed);
-    let mut m = format_namespace(NS0_BYTES, SET, 2, 0);
+    let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
     let mut l: Lists<VecSeqs> = reload(&mut m);
     // (owner, record) pairs held, with repeats.
     let mut live: Vec<(u8, Rec)> = Vec::new();
@@ -165,7 +165,7 @@ fn index_agrees_with_media_walk_after_random_ops_and_reloads() {
 
 #[test]
 fn a_record_held_twice_is_removed_twice() {
-    let mut m = format_namespace(NS0_BYTES, SET, 2, 0);
+    let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
     let mut l: Lists<VecSeqs> = reload(&mut m);
     let r = rec(3, 1, 0);
     l.add(&mut m, &owner(1), r).expect("add");
@@ -260,7 +260,7 @@ fn until_ok(
 #[test]
 fn nomem_changes_nothing() {
     let mut rng = XorShift::new(7);
-    let mut m = format_namespace(NS0_BYTES, SET, 2, 0);
+    let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
     let mut l: Lists<LimSeqs> = reload(&mut m);
     let mut live: Vec<(u8, Rec)> = Vec::new();
     let mut failed = 0;
@@ -311,7 +311,7 @@ fn nomem_changes_nothing() {
 
 #[test]
 fn a_full_first_block_and_a_new_one_are_indexed() {
-    let mut m = format_namespace(NS0_BYTES, SET, 2, 0);
+    let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
     let mut l: Lists<VecSeqs> = reload(&mut m);
     let n = RecsHeader::MAX_RECS as u64;
     // Descending records: the loaded chain is out of order and the load sorts it.

@@ -20,7 +20,7 @@ type Alloc = Allocator<HostMedia, VecSeqs>;
 /// A registered one-namespace set of `mib` MiB.
 fn allocator(mib: usize) -> Alloc {
     let mut a = Alloc::new();
-    a.register(format_namespace(mib << 20, [0x5a; 16], 1, 0))
+    a.register(format_namespace(mib << 20, [0x5a; 16], 1, 0).unwrap())
         .expect("register");
     a
 }

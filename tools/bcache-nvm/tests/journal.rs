@@ -20,7 +20,6 @@ const BUCKET: usize = BUCKET_SECTORS as usize * 512;
 const KEYS: u16 = 4;
 /// Block of 1 sector.
 const BLOCK: usize = 512;
-const JSET_MAGIC: u64 = 0x2452_35c1_a362_5032;
 const MAGIC: [u8; 16] = [
     0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba, 0x6d, 0x81,
 ];
@@ -33,22 +32,7 @@ fn set_magic() -> u64 {
 
 /// A sealed jset of `keys` u64, block-rounded.
 fn jset(seq: u64, last_seq: u64, keys: u32) -> Vec<u8> {
-    let bytes = 240 + keys as usize * 8;
-    let mut j = vec![0u8; bytes.div_ceil(BLOCK) * BLOCK];
-    j[8..16].copy_from_slice(&(set_magic() ^ JSET_MAGIC).to_le_bytes());
-    j[16..24].copy_from_slice(&seq.to_le_bytes());
-    j[24..28].copy_from_slice(&1u32.to_le_bytes());
-    j[28..32].copy_from_slice(&keys.to_le_bytes());
-    j[32..40].copy_from_slice(&last_seq.to_le_bytes());
-    for w in 0..8 {
-        j[40 + w * 8..48 + w * 8].copy_from_slice(&(seq * 100 + w as u64).to_le_bytes());
-    }
-    for k in 0..keys as usize {
-        j[240 + k * 8..248 + k * 8].copy_from_slice(&(seq << 16 | k as u64).to_le_bytes());
-    }
-    let csum = crc64(&j[8..bytes]);
-    j[0..8].copy_from_slice(&csum.to_le_bytes());
-    j
+    bcache_nvm_core::reference::build_jset(set_magic(), seq, last_seq, keys, BLOCK)
 }
 
 /// A 4 KiB cache sb (version 5, NVDIMM_META, CACHE_SYNC) whose d[i] are `d`.
@@ -81,7 +65,7 @@ fn cache_sb(d: &[u64], feature_incompat: u64) -> Vec<u8> {
 fn namespaces(total: u32) -> (Vec<Vec<u8>>, u64) {
     let mut a: Allocator<HostMedia, VecSeqs> = Allocator::new();
     for k in 0..total {
-        a.register(format_namespace(20 * MIB, NS_SET_UUID, total, k))
+        a.register(format_namespace(20 * MIB, NS_SET_UUID, total, k).unwrap())
             .expect("register");
     }
     let d0 = a.alloc_pages(3, &SET_UUID).expect("alloc");
