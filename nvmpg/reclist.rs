@@ -94,9 +94,10 @@ use super::sort::heapsort;
 
 /// Error of the nvm-pages lists and allocator.
 ///
-/// The kernel side maps them to errnos: `NoSpace` -> `-ENOSPC`, `Invalid` -> `-EINVAL`,
-/// `NoMem` -> `-ENOMEM`, `NotFound` -> `-ENOENT`, `Exists` -> `-EEXIST`,
-/// `Corrupt` -> `-EUCLEAN`, `Media` -> `-EIO`.
+/// The kernel side maps them to errnos in `nvmpg/registry.rs` (`errno`): `NoSpace` ->
+/// `-ENOSPC`, `Invalid` and `Corrupt` -> `-EINVAL` (with the format error in dmesg), `NoMem`
+/// -> `-ENOMEM`, `NotFound` -> `-ENOENT`, `Exists` -> `-EBUSY` (already registered), `Media`
+/// -> `-EIO`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
     /// No free pages, no free head or no free recs block.
