@@ -2,7 +2,10 @@
 #
 # Out-of-tree build of bcache-nvm's bcache.ko.
 #
-#   make [KDIR=/path/to/linux-6.12] [KUNIT=1]
+#   make [KDIR=/path/to/linux-6.12] [KUNIT=1] [CLIPPY=1]
+#
+# CLIPPY=1 compiles the Rust crate with clippy-driver and the kernel's lints (among them
+# undocumented_unsafe_blocks); with CONFIG_WERROR any lint fails the build.
 #
 # KDIR defaults to the test kernel the scripts build (scripts/kernel.sh); any 6.12 tree
 # configured with CONFIG_RUST=y works. The bcache C sources are copied from
@@ -15,9 +18,11 @@ RUSTC ?= /usr/bin/rustc
 RUSTDOC ?= /usr/bin/rustdoc
 RUST_LIB_SRC ?= /usr/src/rustc-1.85.0/library
 BINDGEN ?= $(HOME)/.cargo/bin/bindgen
+CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 
 KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) KUNIT=$(KUNIT) \
-	RUSTC=$(RUSTC) RUSTDOC=$(RUSTDOC) RUST_LIB_SRC=$(RUST_LIB_SRC) BINDGEN=$(BINDGEN)
+	RUSTC=$(RUSTC) RUSTDOC=$(RUSTDOC) RUST_LIB_SRC=$(RUST_LIB_SRC) BINDGEN=$(BINDGEN) \
+	CLIPPY_DRIVER=$(CLIPPY_DRIVER) $(if $(filter 1,$(CLIPPY)),CLIPPY=1)
 
 UPSTREAM_STAMP := upstream/.patched
 PATCHES := $(shell sed -e '/^\#/d' -e '/^$$/d' bcache/series)

@@ -3,8 +3,8 @@
  * Hooks between upstream bcache C and the bcache-nvm Rust crate.
  *
  * Functions declared here are either upstream bcache functions the Rust crate root
- * calls, or Rust functions (#[no_mangle] extern "C") the patched C calls. Hooks carry
- * no logic of their own.
+ * calls, or Rust functions (#[no_mangle] unsafe extern "C", prefix bch_nvm_) the patched
+ * C calls. The few decisions the C hooks make themselves are listed in bcache/README.md.
  */
 #ifndef _BCACHE_NVM_HOOKS_H
 #define _BCACHE_NVM_HOOKS_H
@@ -16,22 +16,22 @@ int bcache_init(void);
 void bcache_exit(void);
 
 /*
- * sysfs/nvdimm_meta.rs: /sys/fs/bcache/{register_nvdimm_meta,unregister_nvdimm_meta,nvdimm_meta}.
+ * module/sysfs.rs: /sys/fs/bcache/{register_nvdimm_meta,unregister_nvdimm_meta,nvdimm_meta}.
  * Stores return the size written or -errno; the show returns the bytes put in buf.
  */
 struct kobject;
 struct kobj_attribute;
-ssize_t bch_nvmpg_sysfs_register(struct kobject *k, struct kobj_attribute *attr,
+ssize_t bch_nvm_sysfs_register_meta(struct kobject *k, struct kobj_attribute *attr,
 				 const char *buf, size_t size);
-ssize_t bch_nvmpg_sysfs_unregister(struct kobject *k, struct kobj_attribute *attr,
+ssize_t bch_nvm_sysfs_unregister_meta(struct kobject *k, struct kobj_attribute *attr,
 				   const char *buf, size_t size);
-ssize_t bch_nvmpg_sysfs_show(struct kobject *k, struct kobj_attribute *attr, char *buf);
+ssize_t bch_nvm_sysfs_show_meta(struct kobject *k, struct kobj_attribute *attr, char *buf);
 /* /sys/fs/bcache/journal_latency: submit-to-durable time of journal writes (log2 histogram). */
-ssize_t bch_nvm_sysfs_journal_latency(struct kobject *k, struct kobj_attribute *attr,
+ssize_t bch_nvm_sysfs_show_journal_latency(struct kobject *k, struct kobj_attribute *attr,
 				      char *buf);
 
 /*
- * journal/hooks.rs: the journal on an NVDIMM meta device (BCH_FEATURE_INCOMPAT_NVDIMM_META).
+ * module/journal/hooks.rs: the journal on an NVDIMM meta device (BCH_FEATURE_INCOMPAT_NVDIMM_META).
  * A cache's journal window (struct cache.nvm_journal) is made by create or attach and
  * released by detach; read, prepare and commit use it.
  */

@@ -5,7 +5,8 @@ source "$(dirname "$0")/lib.sh"
 
 PKGS=(
 	"rustc-web=$RUST_PKG_VERSION" "rust-web-src=$RUST_PKG_VERSION"
-	"libstd-rust-web-dev=$RUST_PKG_VERSION" "$KSRC_PKG=$KSRC_PKG_VERSION"
+	"libstd-rust-web-dev=$RUST_PKG_VERSION" "rust-web-clippy=$RUST_PKG_VERSION"
+	"$KSRC_PKG=$KSRC_PKG_VERSION"
 	libclang-dev clang flex bison bc libelf-dev libssl-dev cpio
 	qemu-system-x86 busybox-static ndctl bcache-tools fio xz-utils
 	libpmemobj-dev fonts-dejavu-core

@@ -14,6 +14,23 @@ failed_step() { echo "FAIL $1" >&2; count 0 1; }
 KDIR=$(kernel_dir)
 cd "$REPO"
 
+# --- Fast tier, first: formatting and lints of every Rust file, then the module built with
+# clippy-driver and the kernel's lints (scripts/build.sh, below, fails on any warning).
+# step NAME CMD...: one check; its output goes to the log, its tail to stderr on failure.
+step() {
+	local name=$1
+	shift
+	if "$@" > "$logdir/$name.log" 2>&1; then
+		count 1 0
+	else
+		tail -n 30 "$logdir/$name.log" >&2
+		failed_step "$name"
+	fi
+}
+log "fast: rustfmt, clippy"
+step rustfmt "$REPO/scripts/rustfmt.sh" --check
+step clippy-host cargo clippy --workspace --all-targets --quiet -- -D warnings
+
 # --- Host: unit, property, crash and tool tests of the workspace.
 log "host: cargo test"
 cargo test --workspace --quiet --no-fail-fast > "$logdir/host.log" 2>&1 || true
@@ -37,7 +54,7 @@ else
 	failed_step "pure files with rustc 1.85"
 fi
 
-# --- Build what the guest runs.
+# --- Build what the guest runs (the KUnit build with CLIPPY=1: the kernel's lints).
 if ! "$REPO/scripts/build.sh" > "$logdir/build.log" 2>&1; then
 	tail -n 40 "$logdir/build.log" >&2
 	failed_step "module build"

@@ -4,10 +4,10 @@
 
 use std::time::Instant;
 
-use bcache_nvm_core::crash::{VecSeqs, XorShift};
+use bcache_nvm_core::crash::{HostVecs, XorShift};
+use bcache_nvm_core::media::Media;
 use bcache_nvm_core::nvmpg::alloc::Allocator;
 use bcache_nvm_core::nvmpg::format::{write_formatted, NvmpgOffset, Sb, PAGE_SIZE};
-use bcache_nvm_core::nvmpg::media::Media;
 
 use crate::mmap_media::MmapMedia;
 use crate::pmdk::{PmemOid, Pool};
@@ -103,7 +103,7 @@ fn owner_uuid(owner: u8) -> [u8; 16] {
 }
 
 /// The nvm-pages allocator over one namespace backed by [`MmapMedia`].
-pub struct NvmPages(Allocator<MmapMedia, VecSeqs>);
+pub struct NvmPages(Allocator<MmapMedia, HostVecs>);
 
 impl NvmPages {
     /// Formats `media` as the only namespace of a set and registers it.

@@ -19,8 +19,8 @@ use std::time::Instant;
 use bcache_nvm_core::journal::geometry::Geometry;
 use bcache_nvm_core::journal::jset::{jset_magic, seal, JsetHeader, JSET_MAX_BYTES, JSET_VERSION};
 use bcache_nvm_core::journal::write::write_jset;
+use bcache_nvm_core::media::Media;
 use bcache_nvm_core::nvmpg::format::NvmpgOffset;
-use bcache_nvm_core::nvmpg::media::Media;
 
 use crate::mmap_media::{nt_copy, Flush, MmapMedia};
 use crate::report::{table, Plot, Summary};

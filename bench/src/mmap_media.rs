@@ -15,7 +15,7 @@ use std::fs::OpenOptions;
 use std::io;
 use std::path::Path;
 
-use bcache_nvm_core::nvmpg::media::{Media, OutOfRange};
+use bcache_nvm_core::media::{Media, OutOfRange};
 use memmap2::MmapMut;
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -224,7 +224,10 @@ mod tests {
                 buf.fill(0xff);
                 let (head, tail) = nt_copy(&mut buf[start..start + len], &src[..len]);
                 assert_eq!(&buf[start..start + len], &src[..len]);
-                assert!(buf[..start].iter().chain(&buf[start + len..]).all(|&b| b == 0xff));
+                assert!(buf[..start]
+                    .iter()
+                    .chain(&buf[start + len..])
+                    .all(|&b| b == 0xff));
                 let addr = buf[start..].as_ptr() as usize;
                 assert_eq!(head, ((16 - addr % 16) % 16).min(len));
                 assert!(tail < 8 && head + tail <= len);

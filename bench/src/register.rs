@@ -6,10 +6,10 @@
 
 use std::time::Instant;
 
-use bcache_nvm_core::crash::VecSeqs;
+use bcache_nvm_core::crash::HostVecs;
+use bcache_nvm_core::media::{Media, OutOfRange};
 use bcache_nvm_core::nvmpg::alloc::Allocator;
 use bcache_nvm_core::nvmpg::format::{write_formatted, Sb, FIRST_PAGE, PAGE_SIZE, START};
-use bcache_nvm_core::nvmpg::media::{Media, OutOfRange};
 
 /// Owners the records are spread over (round robin).
 const OWNERS: u8 = 4;
@@ -64,7 +64,7 @@ impl Media for MetaMedia {
     fn fence(&mut self) {}
 }
 
-type Alloc = Allocator<MetaMedia, VecSeqs>;
+type Alloc = Allocator<MetaMedia, HostVecs>;
 
 /// A namespace of `len` bytes holding `records` order-0 allocations of [`OWNERS`] owners,
 /// and the recs blocks in use.

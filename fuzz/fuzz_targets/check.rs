@@ -13,9 +13,9 @@
 
 use std::fmt::Write;
 
+use bcache_nvm_core::media::OutOfRange;
 use bcache_nvm_core::nvmpg::check::{check, Image, RecordRef};
 use bcache_nvm_core::nvmpg::format::{Head, Rec, RecsHeader, Sb, SetHeader, SB_OFFSET, START};
-use bcache_nvm_core::nvmpg::media::OutOfRange;
 use libfuzzer_sys::fuzz_target;
 
 /// A namespace of `size` bytes holding `data` at [`SB_OFFSET`] and zeros elsewhere.

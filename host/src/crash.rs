@@ -9,19 +9,19 @@
 //! of the images a crash just before the second fence can leave, so crash points are "just
 //! before each fence" and "at the end".
 //!
-//! Also here: the host's [`Seq`] for `Vec`, formatted test namespaces and a small fixed-seed
+//! Also here: the host's [`GrowVec`] for `Vec`, formatted test namespaces and a small fixed-seed
 //! PRNG for tests.
 
 use std::collections::BTreeMap;
 use std::vec;
 use std::vec::Vec;
 
-use crate::nvmpg::check::Image;
-use crate::nvmpg::format::{write_formatted, FormatError, Sb};
-use crate::nvmpg::media::{Media, OutOfRange, ATOMIC_STORE};
-use crate::nvmpg::seq::{NoMem, Seq, SeqFamily};
+use crate::pure::grow_vec::{GrowVec, GrowVecFamily, NoMem};
+use crate::pure::media::{Media, OutOfRange, ATOMIC_STORE};
+use crate::pure::nvmpg::check::Image;
+use crate::pure::nvmpg::format::{write_formatted, FormatError, Sb};
 
-impl<T: Copy> Seq<T> for Vec<T> {
+impl<T: Copy> GrowVec<T> for Vec<T> {
     fn len(&self) -> usize {
         Vec::len(self)
     }
@@ -44,12 +44,12 @@ impl<T: Copy> Seq<T> for Vec<T> {
     }
 }
 
-/// The host's [`SeqFamily`]: `Vec`.
+/// The host's [`GrowVecFamily`]: `Vec`.
 #[derive(Debug)]
-pub struct VecSeqs;
+pub struct HostVecs;
 
-impl SeqFamily for VecSeqs {
-    type Seq<T: Copy> = Vec<T>;
+impl GrowVecFamily for HostVecs {
+    type GrowVec<T: Copy> = Vec<T>;
     fn new_seq<T: Copy>() -> Vec<T> {
         Vec::new()
     }

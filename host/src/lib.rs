@@ -1,49 +1,21 @@
-//! Host build of the module's pure `no_std` files.
+//! Host build of bcache-nvm's pure `no_std` tree, plus what only the host needs.
 //!
-//! The kernel module includes the very same files (see `bcache_nvm.rs` at the repository root);
-//! this crate compiles them for the host so they are unit-tested, fuzzed, crash-tested and
-//! benchmarked in seconds. Host-only helpers (the recording media) live beside this file.
+//! [`pure`] is the very list of files the kernel module includes (`pure/mod.rs`, shared by
+//! `module/bcache_nvm.rs`); this crate compiles it for the host so it is unit-tested, fuzzed,
+//! crash-tested and benchmarked in seconds, and re-exports it at the crate root
+//! (`bcache_nvm_core::nvmpg`, `bcache_nvm_core::journal`, ...). Host-only code lives beside
+//! this file: [`replay_model`] (mainline's rules for which jsets replay keeps, for the tool
+//! and the journal crash test), [`crash`] (recording media and crash-state enumeration) and
+//! [`reference`] (slow reference implementations tests compare against).
 #![no_std]
 #![deny(missing_docs)]
 
 extern crate std;
 
-/// nvm-pages: on-media format, bcache's crc64, media access, buddy and allocation lists.
-#[path = "../../nvmpg"]
-pub mod nvmpg {
-    pub mod alloc;
-    pub mod buddy;
-    pub mod check;
-    pub mod crc64;
-    pub mod format;
-    pub mod le;
-    pub mod media;
-    pub mod reclist;
-    pub mod seq;
-    pub mod sort;
-}
-
-/// The bcache journal on an NVDIMM: jset format, persistent write, replay scan and order.
-#[path = "../../journal"]
-pub mod journal {
-    pub mod error;
-    pub mod geometry;
-    pub mod jset;
-    pub mod latency;
-    pub mod read;
-    pub mod replay;
-    pub mod scan;
-    pub mod write;
-}
-
-/// bcache's cache superblock: layout, checksum, features and the NVDIMM journal location.
-#[path = "../../super_"]
-pub mod super_ {
-    pub mod error;
-    pub mod features;
-    pub mod nvdimm;
-    pub mod sb;
-}
+#[path = "../../pure/mod.rs"]
+pub mod pure;
+pub use pure::*;
 
 pub mod crash;
 pub mod reference;
+pub mod replay_model;

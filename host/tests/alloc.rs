@@ -4,16 +4,16 @@
 
 use std::collections::BTreeSet;
 
-use bcache_nvm_core::crash::{format_namespace, HostMedia, VecSeqs, XorShift};
+use bcache_nvm_core::crash::{format_namespace, HostMedia, HostVecs, XorShift};
+use bcache_nvm_core::media::Media;
 use bcache_nvm_core::nvmpg::alloc::{Allocator, Error};
 use bcache_nvm_core::nvmpg::buddy::Block;
 use bcache_nvm_core::nvmpg::check::{check, RecordRef};
 use bcache_nvm_core::nvmpg::format::{
     FormatError, NvmpgOffset, Rec, RecsHeader, Sb, FIRST_PAGE, SB_OFFSET,
 };
-use bcache_nvm_core::nvmpg::media::Media;
 
-type Alloc = Allocator<HostMedia, VecSeqs>;
+type Alloc = Allocator<HostMedia, HostVecs>;
 
 const SET: [u8; 16] = [0xa5; 16];
 /// 20 MiB namespaces: 1024 allocatable pages each.

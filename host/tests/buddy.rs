@@ -5,8 +5,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use bcache_nvm_core::crash::XorShift;
+use bcache_nvm_core::grow_vec::{GrowVec, NoMem};
 use bcache_nvm_core::nvmpg::buddy::{Block, Buddy, BuddyError, MAX_ORDER};
-use bcache_nvm_core::nvmpg::seq::{NoMem, Seq};
 
 /// Reference model: one bool per page of `[0, end)`, true = free.
 struct Model {
@@ -46,7 +46,7 @@ impl Model {
 
 /// Checks the buddy's free blocks against the model: exact cover, in bounds, aligned, counted,
 /// and maximal (no two free buddies of the same order).
-fn check<S: Seq<u64>>(b: &Buddy<S>, m: &Model) {
+fn check<S: GrowVec<u64>>(b: &Buddy<S>, m: &Model) {
     let mut cover = vec![false; m.end as usize];
     let mut sum = 0;
     let blocks: Vec<Block> = b.free_blocks().collect();
@@ -79,7 +79,12 @@ fn built(start: u64, end: u64, busy: &mut [Block]) -> Buddy<Vec<u64>> {
 }
 
 /// One random alloc or free on both the buddy and the model.
-fn step<S: Seq<u64>>(b: &mut Buddy<S>, m: &mut Model, held: &mut Vec<Block>, rng: &mut XorShift) {
+fn step<S: GrowVec<u64>>(
+    b: &mut Buddy<S>,
+    m: &mut Model,
+    held: &mut Vec<Block>,
+    rng: &mut XorShift,
+) {
     if held.is_empty() || rng.below(5) < 3 {
         let order = rng.below(u64::from(MAX_ORDER.min(8))) as u8;
         match b.alloc(order) {
@@ -337,7 +342,7 @@ struct Capped {
     cap: Rc<Cell<usize>>,
 }
 
-impl Seq<u64> for Capped {
+impl GrowVec<u64> for Capped {
     fn len(&self) -> usize {
         self.v.len()
     }

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 use bcache_nvm_core::crash::{
-    format_namespace, Budget, CrashImage, CrashState, HostMedia, VecSeqs, XorShift,
+    format_namespace, Budget, CrashImage, CrashState, HostMedia, HostVecs, XorShift,
 };
 use bcache_nvm_core::nvmpg::alloc::{Allocator, Error};
 use bcache_nvm_core::nvmpg::check::{check, RecordRef};
@@ -56,7 +56,7 @@ struct Run {
 }
 
 fn run(setup: &[(u8, u8)], ops: &[Op]) -> Run {
-    let mut a: Allocator<HostMedia, VecSeqs> = Allocator::new();
+    let mut a: Allocator<HostMedia, HostVecs> = Allocator::new();
     for (k, &len) in NS_BYTES.iter().enumerate() {
         a.register(format_namespace(len, SET, 2, k as u32).unwrap())
             .expect("register");
@@ -135,7 +135,7 @@ fn run(setup: &[(u8, u8)], ops: &[Op]) -> Run {
 
 /// Checks one crash state; returns what is wrong.
 fn check_state(s: CrashState<'_>, ns1: &[u8], models: &[Model]) -> Result<(), String> {
-    let mut a: Allocator<CrashImage<'_>, VecSeqs> = Allocator::new();
+    let mut a: Allocator<CrashImage<'_>, HostVecs> = Allocator::new();
     a.register(CrashImage::new(ns1))
         .map_err(|e| format!("register ns 1: {e:?}"))?;
     a.register(s.image)

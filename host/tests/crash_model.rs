@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use bcache_nvm_core::crash::{Budget, CrashState, HostMedia};
-use bcache_nvm_core::nvmpg::media::Media;
+use bcache_nvm_core::media::Media;
 
 fn word(s: &CrashState<'_>, off: u64) -> u64 {
     let mut b = [0u8; 8];

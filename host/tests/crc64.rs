@@ -1,6 +1,6 @@
 //! bcache's crc64 against published check values and an independent bitwise implementation.
 
-use bcache_nvm_core::nvmpg::crc64::{bch_crc64, crc64_be, Crc64, CRC64_ECMA182_POLY};
+use bcache_nvm_core::crc64::{bch_crc64, crc64_be, Crc64, CRC64_ECMA182_POLY};
 
 const CHECK_INPUT: &[u8] = b"123456789";
 

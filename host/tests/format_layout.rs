@@ -2,7 +2,7 @@
 //! (shared/spec/nvmpg-format.md), through the encoder: each field gets a distinct value and
 //! the test looks for its little-endian bytes at the offset the spec gives.
 
-use bcache_nvm_core::nvmpg::crc64::bch_crc64;
+use bcache_nvm_core::crc64::bch_crc64;
 use bcache_nvm_core::nvmpg::format::*;
 
 /// Little-endian bytes of `v` truncated to `width` bytes.

@@ -18,11 +18,11 @@ use std::io::Write;
 
 use bcache_nvm_core::crash::{Budget, CrashState, HostMedia, Recording, XorShift};
 use bcache_nvm_core::journal::geometry::Geometry;
-use bcache_nvm_core::journal::read::read_nvdimm_journal;
-use bcache_nvm_core::journal::replay::{Entry, Replay};
 use bcache_nvm_core::journal::write::write_jset;
+use bcache_nvm_core::media::Media;
 use bcache_nvm_core::nvmpg::format::NvmpgOffset;
-use bcache_nvm_core::nvmpg::media::Media;
+use bcache_nvm_core::replay_model::read::read_nvdimm_journal;
+use bcache_nvm_core::replay_model::replay::{Entry, Replay};
 use journal_util::{build_jset, JSET_MAGIC_C};
 
 const SET_MAGIC: u64 = 0x0bad_cafe_f00d_d00d;

@@ -18,7 +18,10 @@ fn counts_each_write_once_in_its_log2_bucket() {
     assert_eq!(l.percentile(99), 1 << 20);
     let mut s = String::new();
     l.report(&mut s).unwrap();
-    assert!(s.starts_with("jsets 2 p50_ns_le 4096 p99_ns_le 1048576\n"), "{s}");
+    assert!(
+        s.starts_with("jsets 2 p50_ns_le 4096 p99_ns_le 1048576\n"),
+        "{s}"
+    );
 }
 
 #[test]

@@ -7,11 +7,11 @@ mod journal_util;
 use bcache_nvm_core::crash::{Event, HostMedia, XorShift};
 use bcache_nvm_core::journal::error::JournalError;
 use bcache_nvm_core::journal::geometry::Geometry;
-use bcache_nvm_core::journal::read::{journal_read, read_nvdimm_journal, JournalPos};
-use bcache_nvm_core::journal::replay::{Entry, Missing, Replay};
 use bcache_nvm_core::journal::scan::{read_bucket, Found, ScanEnd};
 use bcache_nvm_core::journal::write::write_jset;
 use bcache_nvm_core::nvmpg::format::NvmpgOffset;
+use bcache_nvm_core::replay_model::read::{journal_read, read_nvdimm_journal, JournalPos};
+use bcache_nvm_core::replay_model::replay::{Entry, Missing, Replay};
 use journal_util::build_jset;
 
 const SET_MAGIC: u64 = 0x1234_5678_9abc_def0;
@@ -347,7 +347,7 @@ fn reuse_hole_at_the_start() {
     let pos = read_nvdimm_journal(&m, &d, &geo(), MAGIC, &mut r, &mut [0; 2]).unwrap();
     assert_eq!(pos.map(|p| p.seq), Some(2));
     assert_eq!(list(&r), [2]);
-    // Seq 1 is gone: a hole at the start, which mainline only tolerates with discard.
+    // GrowVec 1 is gone: a hole at the start, which mainline only tolerates with discard.
     assert_eq!(
         r.missing(),
         Some(Missing {

@@ -1,14 +1,15 @@
 //! Allocation lists on a formatted namespace 0: heads, chains, slots, load checks, repairs,
 //! and "a full area changes nothing".
 
-use bcache_nvm_core::crash::{format_namespace, HostMedia, VecSeqs};
+use bcache_nvm_core::crash::{format_namespace, HostMedia, HostVecs};
+use bcache_nvm_core::media::Media;
 use bcache_nvm_core::nvmpg::check::{check, RecordRef};
+use bcache_nvm_core::nvmpg::error::Error;
 use bcache_nvm_core::nvmpg::format::{
     FormatError, Head, NvmpgOffset, Rec, RecsHeader, SetHeader, FIRST_PAGE, RECLIST_HEAD_OFFSET,
     SYSRECS_BLOCKS,
 };
-use bcache_nvm_core::nvmpg::media::Media;
-use bcache_nvm_core::nvmpg::reclist::{Error, Lists};
+use bcache_nvm_core::nvmpg::reclist::AllocLists;
 
 const SET: [u8; 16] = [0x5e; 16];
 const NS0_BYTES: usize = 17 << 20;
@@ -21,21 +22,21 @@ fn rec(i: u64, ns: u8) -> Rec {
     Rec::new(FIRST_PAGE + i, 0, ns).expect("rec")
 }
 
-fn fresh() -> (HostMedia, Lists<VecSeqs>) {
+fn fresh() -> (HostMedia, AllocLists<HostVecs>) {
     let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
-    let mut l = Lists::new();
+    let mut l = AllocLists::new();
     l.load(&mut m, 2).expect("load");
     (m, l)
 }
 
-fn reload(m: &mut HostMedia) -> Lists<VecSeqs> {
-    let mut l = Lists::new();
+fn reload(m: &mut HostMedia) -> AllocLists<HostVecs> {
+    let mut l = AllocLists::new();
     l.load(m, 2).expect("reload");
     l
 }
 
 /// Every (head uuid, record) of the lists, sorted.
-fn records(l: &Lists<VecSeqs>, m: &HostMedia) -> Vec<([u8; 16], u64)> {
+fn records(l: &AllocLists<HostVecs>, m: &HostMedia) -> Vec<([u8; 16], u64)> {
     let mut v = Vec::new();
     for ns in 0..2 {
         l.for_each_rec(m, None, ns, |h, _, r| {
@@ -309,7 +310,7 @@ fn load_err(corrupt: impl FnOnce(&mut HostMedia)) -> Error {
     }
     l.add(&mut m, &owner(2), rec(9, 1)).expect("add");
     corrupt(&mut m);
-    let mut l2: Lists<VecSeqs> = Lists::new();
+    let mut l2: AllocLists<HostVecs> = AllocLists::new();
     let e = l2.load(&mut m, 2).expect_err("corrupt image loads");
     assert!(!l2.is_loaded());
     e

@@ -6,10 +6,11 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-use bcache_nvm_core::crash::{format_namespace, HostMedia, VecSeqs, XorShift};
+use bcache_nvm_core::crash::{format_namespace, HostMedia, HostVecs, XorShift};
+use bcache_nvm_core::grow_vec::{GrowVec, GrowVecFamily, NoMem};
+use bcache_nvm_core::nvmpg::error::Error;
 use bcache_nvm_core::nvmpg::format::{Rec, RecsHeader, FIRST_PAGE};
-use bcache_nvm_core::nvmpg::reclist::{Error, Lists};
-use bcache_nvm_core::nvmpg::seq::{NoMem, Seq, SeqFamily};
+use bcache_nvm_core::nvmpg::reclist::AllocLists;
 
 const SET: [u8; 16] = [0x1d; 16];
 const NS0_BYTES: usize = 17 << 20;
@@ -23,7 +24,7 @@ fn rec(i: u64, order: u8, ns: u8) -> Rec {
 }
 
 /// (head, slot offset, record) of every record on the media, by a full walk of the chains.
-fn walked<F: SeqFamily>(l: &Lists<F>, m: &HostMedia) -> Vec<(usize, u64, u64)> {
+fn walked<F: GrowVecFamily>(l: &AllocLists<F>, m: &HostMedia) -> Vec<(usize, u64, u64)> {
     let mut v = Vec::new();
     for ns in 0..2 {
         l.for_each_rec(m, None, ns, |h, at, r| {
@@ -37,14 +38,14 @@ fn walked<F: SeqFamily>(l: &Lists<F>, m: &HostMedia) -> Vec<(usize, u64, u64)> {
 }
 
 /// The same from the index, in index order (record, head, slot).
-fn indexed<F: SeqFamily>(l: &Lists<F>) -> Vec<(usize, u64, u64)> {
+fn indexed<F: GrowVecFamily>(l: &AllocLists<F>) -> Vec<(usize, u64, u64)> {
     let mut v = Vec::new();
     l.for_each_indexed(|h, at, r| v.push((h, at, r.0)));
     v
 }
 
 /// Checks the index against the media walk; returns the (record, head) multiset.
-fn agree<F: SeqFamily>(l: &Lists<F>, m: &HostMedia) -> BTreeMap<(u64, usize), usize> {
+fn agree<F: GrowVecFamily>(l: &AllocLists<F>, m: &HostMedia) -> BTreeMap<(u64, usize), usize> {
     let idx = indexed(l);
     let mut sorted_by_rec = idx.clone();
     sorted_by_rec.sort_by_key(|&(h, at, r)| (r, h, at));
@@ -69,8 +70,8 @@ fn agree<F: SeqFamily>(l: &Lists<F>, m: &HostMedia) -> BTreeMap<(u64, usize), us
     held
 }
 
-fn reload<F: SeqFamily>(m: &mut HostMedia) -> Lists<F> {
-    let mut l = Lists::new();
+fn reload<F: GrowVecFamily>(m: &mut HostMedia) -> AllocLists<F> {
+    let mut l = AllocLists::new();
     l.load(m, 2).expect("reload");
     l
 }
@@ -81,7 +82,7 @@ fn reload<F: SeqFamily>(m: &mut HostMedia) -> Lists<F> {
 fn random_run(seed: u64, ops: usize, grow_until: usize) {
     let mut rng = XorShift::new(seed);
     let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
-    let mut l: Lists<VecSeqs> = reload(&mut m);
+    let mut l: AllocLists<HostVecs> = reload(&mut m);
     // (owner, record) pairs held, with repeats.
     let mut live: Vec<(u8, Rec)> = Vec::new();
     let mut next = 0u64;
@@ -146,7 +147,7 @@ fn random_run(seed: u64, ops: usize, grow_until: usize) {
         .collect();
     got.sort();
     assert_eq!(got, want, "the index holds what the model holds");
-    let l2: Lists<VecSeqs> = reload(&mut m);
+    let l2: AllocLists<HostVecs> = reload(&mut m);
     assert_eq!(indexed(&l2), indexed(&l));
     eprintln!("seed {seed}: {ops} ops, {reloads} reloads, {unlinked} unlinks");
     assert!(
@@ -166,13 +167,13 @@ fn index_agrees_with_media_walk_after_random_ops_and_reloads() {
 #[test]
 fn a_record_held_twice_is_removed_twice() {
     let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
-    let mut l: Lists<VecSeqs> = reload(&mut m);
+    let mut l: AllocLists<HostVecs> = reload(&mut m);
     let r = rec(3, 1, 0);
     l.add(&mut m, &owner(1), r).expect("add");
     l.add(&mut m, &owner(1), r).expect("again");
     l.add(&mut m, &owner(2), r).expect("another owner");
     assert_eq!(agree(&l, &m).get(&(r.0, 1)), Some(&2));
-    let mut l: Lists<VecSeqs> = reload(&mut m);
+    let mut l: AllocLists<HostVecs> = reload(&mut m);
     for _ in 0..2 {
         l.remove(&mut m, &owner(1), r).expect("remove");
         agree(&l, &m);
@@ -193,7 +194,7 @@ thread_local! {
 /// A `Vec` whose growth fails once the thread's [`GROWTHS`] budget is spent.
 struct Lim<T>(Vec<T>);
 
-impl<T: Copy> Seq<T> for Lim<T> {
+impl<T: Copy> GrowVec<T> for Lim<T> {
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -224,10 +225,10 @@ impl<T: Copy> Seq<T> for Lim<T> {
     }
 }
 
-struct LimSeqs;
+struct LimitedVecs;
 
-impl SeqFamily for LimSeqs {
-    type Seq<T: Copy> = Lim<T>;
+impl GrowVecFamily for LimitedVecs {
+    type GrowVec<T: Copy> = Lim<T>;
     fn new_seq<T: Copy>() -> Lim<T> {
         Lim(Vec::new())
     }
@@ -236,9 +237,9 @@ impl SeqFamily for LimSeqs {
 /// Runs `op` with 0, 1, 2, ... allocations allowed until it succeeds; every failure must be
 /// `NoMem` and leave the media and the index as they were. Returns how many failed.
 fn until_ok(
-    l: &mut Lists<LimSeqs>,
+    l: &mut AllocLists<LimitedVecs>,
     m: &mut HostMedia,
-    mut op: impl FnMut(&mut Lists<LimSeqs>, &mut HostMedia) -> Result<(), Error>,
+    mut op: impl FnMut(&mut AllocLists<LimitedVecs>, &mut HostMedia) -> Result<(), Error>,
 ) -> usize {
     for budget in 0.. {
         let (bytes, index) = (m.bytes().to_vec(), indexed(l));
@@ -261,7 +262,7 @@ fn until_ok(
 fn nomem_changes_nothing() {
     let mut rng = XorShift::new(7);
     let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
-    let mut l: Lists<LimSeqs> = reload(&mut m);
+    let mut l: AllocLists<LimitedVecs> = reload(&mut m);
     let mut live: Vec<(u8, Rec)> = Vec::new();
     let mut failed = 0;
     for i in 0..3000u64 {
@@ -281,7 +282,7 @@ fn nomem_changes_nothing() {
         }
     }
     agree(&l, &m);
-    let l2: Lists<LimSeqs> = reload(&mut m);
+    let l2: AllocLists<LimitedVecs> = reload(&mut m);
     assert_eq!(indexed(&l2), indexed(&l));
     // A load short of memory fails and leaves the lists unloaded; the first budget that
     // suffices has room for the index but not for the sort's scratch copy, so the load
@@ -289,7 +290,7 @@ fn nomem_changes_nothing() {
     let want = indexed(&l);
     for budget in 0.. {
         GROWTHS.set(Some(budget));
-        let mut l3: Lists<LimSeqs> = Lists::new();
+        let mut l3: AllocLists<LimitedVecs> = AllocLists::new();
         let r = l3.load(&mut m, 2);
         GROWTHS.set(None);
         match r {
@@ -312,14 +313,14 @@ fn nomem_changes_nothing() {
 #[test]
 fn a_full_first_block_and_a_new_one_are_indexed() {
     let mut m = format_namespace(NS0_BYTES, SET, 2, 0).unwrap();
-    let mut l: Lists<VecSeqs> = reload(&mut m);
+    let mut l: AllocLists<HostVecs> = reload(&mut m);
     let n = RecsHeader::MAX_RECS as u64;
     // Descending records: the loaded chain is out of order and the load sorts it.
     for i in (0..=n).rev() {
         l.add(&mut m, &owner(1), rec(i + 1, 0, 0)).expect("add");
     }
     agree(&l, &m);
-    let mut l: Lists<VecSeqs> = reload(&mut m);
+    let mut l: AllocLists<HostVecs> = reload(&mut m);
     agree(&l, &m);
     let last = rec(1, 0, 0);
     let at = l.find_rec(&owner(1), last).expect("held");
@@ -331,5 +332,5 @@ fn a_full_first_block_and_a_new_one_are_indexed() {
     l.remove(&mut m, &owner(1), last).expect("remove");
     assert_eq!(l.blocks_used(), 2, "the emptied second block is unlinked");
     agree(&l, &m);
-    agree(&reload::<VecSeqs>(&mut m), &m);
+    agree(&reload::<HostVecs>(&mut m), &m);
 }

@@ -1,6 +1,6 @@
 //! The pure heapsort against std's sort.
 
-use bcache_nvm_core::nvmpg::sort::heapsort;
+use bcache_nvm_core::sort::heapsort;
 
 fn xorshift(s: &mut u64) -> u64 {
     *s ^= *s << 13;

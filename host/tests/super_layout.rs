@@ -4,9 +4,9 @@
 mod journal_util;
 mod super_util;
 
-use bcache_nvm_core::super_::error::SbError;
-use bcache_nvm_core::super_::features::*;
-use bcache_nvm_core::super_::sb::*;
+use bcache_nvm_core::cache_sb::error::SbError;
+use bcache_nvm_core::cache_sb::features::*;
+use bcache_nvm_core::cache_sb::sb::*;
 use journal_util::bitwise_crc64;
 use super_util::{make_cache_sb, reseal, MAGIC, SET_UUID};
 

@@ -5,17 +5,17 @@
 mod journal_util;
 mod super_util;
 
-use bcache_nvm_core::crash::{format_namespace, HostMedia, VecSeqs};
+use bcache_nvm_core::cache_sb::error::SbError;
+use bcache_nvm_core::cache_sb::features::INCOMPAT_NVDIMM_META;
+use bcache_nvm_core::cache_sb::nvdimm::*;
+use bcache_nvm_core::cache_sb::sb::*;
+use bcache_nvm_core::crash::{format_namespace, HostMedia, HostVecs};
 use bcache_nvm_core::nvmpg::alloc::Allocator;
 use bcache_nvm_core::nvmpg::format::NvmpgOffset;
-use bcache_nvm_core::super_::error::SbError;
-use bcache_nvm_core::super_::features::INCOMPAT_NVDIMM_META;
-use bcache_nvm_core::super_::nvdimm::*;
-use bcache_nvm_core::super_::sb::*;
 use journal_util::bitwise_crc64;
 use super_util::{make_cache_sb, reseal, SET_UUID};
 
-type Alloc = Allocator<HostMedia, VecSeqs>;
+type Alloc = Allocator<HostMedia, HostVecs>;
 
 /// A registered one-namespace set of `mib` MiB.
 fn allocator(mib: usize) -> Alloc {
@@ -259,7 +259,7 @@ fn set_nvdimm_meta_refuses_and_leaves_the_superblock_alone() {
         unk,
         base,
         SbError::UnknownFeatures {
-            kind: bcache_nvm_core::super_::features::FeatureKind::Incompat,
+            kind: bcache_nvm_core::cache_sb::features::FeatureKind::Incompat,
             bits: 0x10,
         },
     );
@@ -267,7 +267,7 @@ fn set_nvdimm_meta_refuses_and_leaves_the_superblock_alone() {
 
 #[test]
 fn mark_nvdimm_meta_sets_only_version_bit_and_csum() {
-    use bcache_nvm_core::super_::features::FeatureKind;
+    use bcache_nvm_core::cache_sb::features::FeatureKind;
     for (version, keys) in [(0u8, 0u16), (3, 0), (3, 4), (5, 4)] {
         let mut orig = make_cache_sb(1024, keys, 1 << 14);
         orig[16] = version;

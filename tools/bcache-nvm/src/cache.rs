@@ -11,14 +11,14 @@
 //! data) on the cache device; marking it would make the kernel read bucket indexes as NVDIMM
 //! locations, so it is refused, with no override.
 
-use bcache_nvm_core::nvmpg::format::NvmpgOffset;
-use bcache_nvm_core::super_::features::{
+use bcache_nvm_core::cache_sb::features::{
     INCOMPAT_LOG_LARGE_BUCKET_SIZE, INCOMPAT_NVDIMM_META, INCOMPAT_OBSO_LARGE_BUCKET,
 };
-use bcache_nvm_core::super_::nvdimm::mark_nvdimm_meta;
-use bcache_nvm_core::super_::sb::{
+use bcache_nvm_core::cache_sb::nvdimm::mark_nvdimm_meta;
+use bcache_nvm_core::cache_sb::sb::{
     CacheSb, BCACHE_MAGIC, SB_OFFSET, SB_SECTOR, SB_SIZE, SB_VERSION_CDEV_WITH_FEATURES,
 };
+use bcache_nvm_core::nvmpg::format::NvmpgOffset;
 
 use crate::device::{Device, Error};
 use crate::uuid;

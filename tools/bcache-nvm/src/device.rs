@@ -7,9 +7,9 @@ use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 
+use bcache_nvm_core::media::OutOfRange;
 use bcache_nvm_core::nvmpg::check::Image;
 use bcache_nvm_core::nvmpg::format::START;
-use bcache_nvm_core::nvmpg::media::OutOfRange;
 
 /// `BLKGETSIZE64` = `_IOR(0x12, 114, size_t)`: size of a block device in bytes.
 const BLKGETSIZE64: libc::c_ulong = 0x8008_1272;

@@ -20,17 +20,17 @@
 
 use serde_json::{json, Value};
 
+use bcache_nvm_core::cache_sb::nvdimm::{nvdimm_journal, JournalGeometry, RangeMatch};
+use bcache_nvm_core::cache_sb::sb::{CacheSb, SB_OFFSET as CACHE_SB_OFFSET, SB_SIZE, SECTOR_SHIFT};
 use bcache_nvm_core::journal::error::JournalError;
 use bcache_nvm_core::journal::geometry::Geometry;
 use bcache_nvm_core::journal::jset::{jset_magic, JsetHeader};
-use bcache_nvm_core::journal::read::{read_nvdimm_journal, JournalPos};
-use bcache_nvm_core::journal::replay::{Entry, Missing, Replay};
 use bcache_nvm_core::journal::scan::{read_bucket, Found, ScanEnd};
+use bcache_nvm_core::media::{Media, OutOfRange};
 use bcache_nvm_core::nvmpg::check::{walk, Image, Problem, RecordRef, Visitor, MAX_RECORDS};
 use bcache_nvm_core::nvmpg::format::{Head, NvmpgOffset, Rec, Sb, PAGE_SIZE, SB_OFFSET};
-use bcache_nvm_core::nvmpg::media::{Media, OutOfRange};
-use bcache_nvm_core::super_::nvdimm::{nvdimm_journal, JournalGeometry, RangeMatch};
-use bcache_nvm_core::super_::sb::{CacheSb, SB_OFFSET as CACHE_SB_OFFSET, SB_SIZE, SECTOR_SHIFT};
+use bcache_nvm_core::replay_model::read::{read_nvdimm_journal, JournalPos};
+use bcache_nvm_core::replay_model::replay::{Entry, Missing, Replay};
 
 use crate::device::{open_all, Device, Error};
 use crate::uuid;

@@ -21,7 +21,7 @@ struct Block {
 
 /// What the walk met, in on-media order.
 #[derive(Default)]
-pub struct Set {
+pub struct ShownSet {
     sbs: Vec<(usize, Sb)>,
     header: Option<SetHeader>,
     heads: Vec<(usize, Head, Vec<Block>)>,
@@ -29,7 +29,7 @@ pub struct Set {
     pub summary: Summary,
 }
 
-impl Visitor for Set {
+impl Visitor for ShownSet {
     fn problem(&mut self, problem: &Problem) {
         self.problems.push(*problem);
     }
@@ -60,10 +60,10 @@ impl Visitor for Set {
 }
 
 /// Walks the loaded devices of a set.
-pub fn collect(devices: &[Device]) -> Set {
+pub fn collect(devices: &[Device]) -> ShownSet {
     let images: Vec<&Device> = devices.iter().collect();
     let mut scratch = vec![RecordRef::default(); MAX_RECORDS];
-    let mut set = Set::default();
+    let mut set = ShownSet::default();
     set.summary = walk(&images, &mut scratch, &mut set);
     set
 }
@@ -134,7 +134,7 @@ fn head_json(index: usize, head: &Head, blocks: &[Block]) -> Value {
     })
 }
 
-impl Set {
+impl ShownSet {
     /// Per namespace id with a valid sb: (ns, pages_total, allocated, free).
     fn totals(&self) -> Vec<(u32, u64, u64, u64)> {
         let mut totals: Vec<_> = self

@@ -29,8 +29,6 @@ const MAGIC: [u8; 16] = [
 const MAKE_BCACHE: &str = "/usr/sbin/make-bcache";
 const SUPER_SHOW: &str = "/usr/sbin/bcache-super-show";
 
-
-
 fn u16_at(s: &[u8], at: usize) -> u16 {
     u16::from_le_bytes(s[at..at + 2].try_into().unwrap())
 }
@@ -67,9 +65,6 @@ fn cache_sb(version: u8, keys: u16) -> Vec<u8> {
     reseal(&mut s);
     s
 }
-
-
-
 
 fn sb_of(path: &str) -> Vec<u8> {
     fs::read(path).unwrap()[SB..2 * SB].to_vec()
@@ -111,7 +106,8 @@ fn mark_and_verify(path: &str) {
 fn marks_a_new_cache_and_leaves_d_alone() {
     let dir = TempDir::new("cache");
     for (version, keys) in [(0, 0), (3, 0), (3, 8), (5, 8)] {
-        let dev = image(&dir, 
+        let dev = image(
+            &dir,
             &format!("c{version}-{keys}"),
             64 * MIB,
             &cache_sb(version, keys),

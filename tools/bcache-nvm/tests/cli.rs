@@ -7,10 +7,6 @@ use std::fs;
 
 const MIB: u64 = 1 << 20;
 
-
-
-
-
 fn json(args: &[&str]) -> serde_json::Value {
     let out = run(args);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -8,7 +8,7 @@ use common::*;
 
 use std::fs;
 
-use bcache_nvm_core::crash::{format_namespace, HostMedia, VecSeqs};
+use bcache_nvm_core::crash::{format_namespace, HostMedia, HostVecs};
 use bcache_nvm_core::nvmpg::alloc::Allocator;
 
 const MIB: usize = 1 << 20;
@@ -23,8 +23,6 @@ const BLOCK: usize = 512;
 const MAGIC: [u8; 16] = [
     0xc6, 0x85, 0x73, 0xf6, 0x4e, 0x1a, 0x45, 0xca, 0x82, 0x65, 0xf5, 0x7f, 0x48, 0xba, 0x6d, 0x81,
 ];
-
-
 
 fn set_magic() -> u64 {
     u64::from_le_bytes(SET_UUID[..8].try_into().unwrap())
@@ -63,7 +61,7 @@ fn cache_sb(d: &[u64], feature_incompat: u64) -> Vec<u8> {
 /// A set of `total` namespaces of 20 MiB with the journal range allocated for [`SET_UUID`]:
 /// the images and d[0] (nvmpg offset).
 fn namespaces(total: u32) -> (Vec<Vec<u8>>, u64) {
-    let mut a: Allocator<HostMedia, VecSeqs> = Allocator::new();
+    let mut a: Allocator<HostMedia, HostVecs> = Allocator::new();
     for k in 0..total {
         a.register(format_namespace(20 * MIB, NS_SET_UUID, total, k).unwrap())
             .expect("register");
@@ -135,7 +133,6 @@ impl Journal {
         self.images[ns][base + bucket * BUCKET + offset + at] ^= 0xff;
     }
 }
-
 
 fn ok(args: &[&str]) -> String {
     let out = run(args);

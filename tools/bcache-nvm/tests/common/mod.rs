@@ -18,7 +18,8 @@ impl TempDir {
     pub fn new(what: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("bcache-nvm-{what}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("bcache-nvm-{what}-{}-{n}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
@@ -46,7 +47,10 @@ impl Drop for TempDir {
 
 /// Runs `bcache-nvm` with `args`.
 pub fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bcache-nvm")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_bcache-nvm"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Its standard output.

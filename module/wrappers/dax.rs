@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! An fsdax namespace, opened exclusively by path and DAX-mapped whole.
+//!
+//! [`DaxNamespace::open`] maps every page of the namespace. `dax_direct_access` may return
+//! fewer pages than asked when the namespace is made of more than one mapping range; we then
+//! keep asking from where it stopped and remember each piece as an [`Extent`], so the whole
+//! namespace is reachable (the seed used the first range only). Accesses go through the
+//! [`Media`] implementation, piece by piece: plain copies out; plain stores (one 64-bit
+//! store for an aligned 8-byte one) written back with `arch_wb_cache_pmem`, or
+//! `memcpy_flushcache` for bulk copies; `pmem_wmb` as the fence.
+
+use super::pmem::{self, PmemRange};
+use crate::errno::eopnotsupp;
+use crate::pure::media::{Media, OutOfRange};
+use core::ptr::NonNull;
+use kernel::error::code::{EINVAL, EIO, ENODEV};
+use kernel::ffi::{c_char, c_long, c_ulong, c_void};
+use kernel::types::ScopeGuard;
+use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
+
+/// `struct dax_device`, opaque (not in the 6.12 bindings).
+#[repr(C)]
+pub struct DaxDevice {
+    _opaque: [u8; 0],
+}
+
+// `bindings::file` holds a zero-sized `lock_class_key` when lockdep is off, which the lint
+// calls FFI-unsafe; only pointers to it cross, never the struct.
+#[allow(improper_ctypes)]
+extern "C" {
+    fn bch_nvm_bdev_open_rw(path: *const c_char, holder: *mut c_void) -> *mut bindings::file;
+    fn bch_nvm_bdev_nr_bytes(bdev_file: *mut bindings::file) -> u64;
+    fn bch_nvm_dax_get(
+        bdev_file: *mut bindings::file,
+        start_off: *mut u64,
+        holder: *mut c_void,
+    ) -> *mut DaxDevice;
+    fn bch_nvm_dax_put(dax_dev: *mut DaxDevice, holder: *mut c_void);
+    fn bch_nvm_dax_map(
+        dax_dev: *mut DaxDevice,
+        pgoff: c_ulong,
+        nr_pages: c_long,
+        kaddr: *mut *mut c_void,
+    ) -> c_long;
+}
+
+const PAGE: u64 = bindings::PAGE_SIZE as u64;
+
+/// One linearly mapped piece of a namespace.
+struct Extent {
+    /// Byte offset of the piece in the namespace.
+    start: u64,
+    /// The mapped bytes.
+    map: PmemRange,
+}
+
+/// An fsdax block device held exclusively, with its whole DAX range mapped.
+///
+/// # Invariants
+///
+/// - `file` is a block device file opened by `bch_nvm_bdev_open_rw` with holder `holder`, and
+///   `dax` the DAX device got for it with the same holder; both are released only in `drop`.
+/// - `extents` are sorted, contiguous from 0, cover exactly `[0, len)`, and each maps
+///   `extent.map.len()` bytes of the namespace at `extent.start`, valid while `dax` is held.
+pub struct DaxNamespace {
+    file: NonNull<bindings::file>,
+    dax: NonNull<DaxDevice>,
+    extents: KVec<Extent>,
+    len: u64,
+    // Its address is the exclusive-open holder: unique and stable while we hold the device.
+    holder: KBox<u8>,
+}
+
+// SAFETY: the file and DAX device references may be used and released from any thread, and
+// the mapping is reached only through the `PmemRange`s, which are `Send`.
+unsafe impl Send for DaxNamespace {}
+// SAFETY: `&self` methods only read the mapping (`PmemRange` is `Sync`) and the sizes.
+unsafe impl Sync for DaxNamespace {}
+
+impl DaxNamespace {
+    /// Opens the block device at `path` exclusively and maps its whole DAX range.
+    ///
+    /// Errors: `ENOENT` (no such device), `EBUSY` (held by someone else), `EOPNOTSUPP` (no
+    /// fsdax: a raw-mode or non-pmem device), `EINVAL` (not page-aligned), or what
+    /// `dax_direct_access` returns.
+    pub fn open(path: &CStr) -> Result<Self> {
+        let mut holder = KBox::new(0u8, GFP_KERNEL)?;
+        let holder_ptr: *mut c_void = (&mut *holder as *mut u8).cast();
+        // SAFETY: `path` is NUL-terminated; `holder_ptr` stays valid as long as the device
+        // is held (it moves into the returned value, which releases the device in `drop`).
+        let file = from_err_ptr(unsafe { bch_nvm_bdev_open_rw(path.as_char_ptr(), holder_ptr) })?;
+        let file = NonNull::new(file).ok_or(ENODEV)?;
+        // Released if we return early; dismissed once `Self` owns the file.
+        let file_guard = ScopeGuard::new_with_data(file, release_file);
+        // SAFETY: `file` is an open block device file.
+        let len = unsafe { bch_nvm_bdev_nr_bytes(file.as_ptr()) };
+        let mut start_off = 0u64;
+        // SAFETY: as above; `start_off` is a valid out pointer.
+        let dax = unsafe { bch_nvm_dax_get(file.as_ptr(), &mut start_off, holder_ptr) };
+        let dax = NonNull::new(dax).ok_or_else(eopnotsupp)?;
+        // SAFETY: `dax` was got with `holder_ptr` and is put once, here or in `drop`.
+        let dax_guard = ScopeGuard::new_with_data(dax, |d| unsafe { release_dax(d, holder_ptr) });
+        if len == 0 || len % PAGE != 0 || start_off % PAGE != 0 {
+            return Err(EINVAL);
+        }
+        let extents = map_all(dax, start_off / PAGE, len / PAGE)?;
+        let (dax, file) = (dax_guard.dismiss(), file_guard.dismiss());
+        // INVARIANT: device and DAX taken with `holder`; `map_all` covered [0, len).
+        Ok(Self {
+            file,
+            dax,
+            extents,
+            len,
+            holder,
+        })
+    }
+
+    /// Number of linearly mapped pieces (1 unless the namespace has several ranges).
+    pub fn extent_count(&self) -> usize {
+        self.extents.len()
+    }
+
+    /// A handle for `[off, off + len)` if it lies inside one extent (a journal window).
+    ///
+    /// # Safety
+    ///
+    /// As [`PmemRange::split_off`]: those bytes are not accessed through this namespace while
+    /// the handle is used, and the handle is dropped before the namespace.
+    pub unsafe fn split_off(&self, off: u64, len: u64) -> Option<PmemRange> {
+        let e = self
+            .extents
+            .iter()
+            .find(|e| e.start <= off && off - e.start < e.map.len())?;
+        // SAFETY: the caller's contract is `split_off`'s.
+        unsafe { e.map.split_off(off - e.start, len) }
+    }
+
+    /// The piece of `[pos, end)` that lies in one extent: `(extent index, offset in the
+    /// extent, bytes)`. `end` must not lie past the namespace.
+    fn piece(&self, pos: u64, end: u64) -> Result<(usize, u64, u64), OutOfRange> {
+        let i = self
+            .extents
+            .iter()
+            .position(|e| e.start <= pos && pos - e.start < e.map.len());
+        let i = i.ok_or(OutOfRange)?;
+        let e = self.extents.get(i).ok_or(OutOfRange)?;
+        let n = end.min(e.start + e.map.len()) - pos;
+        Ok((i, pos - e.start, n))
+    }
+
+    /// Calls `f(extent, offset in it, range of the request it covers)` for each mapped piece of
+    /// `[off, off + len)`, in order.
+    fn each_piece(
+        &mut self,
+        off: u64,
+        len: u64,
+        mut f: impl FnMut(&mut PmemRange, u64, core::ops::Range<usize>) -> Result<(), OutOfRange>,
+    ) -> Result<(), OutOfRange> {
+        let end = off
+            .checked_add(len)
+            .filter(|&e| e <= self.len)
+            .ok_or(OutOfRange)?;
+        let mut pos = off;
+        while pos < end {
+            let (i, rel, n) = self.piece(pos, end)?;
+            let done = (pos - off) as usize;
+            let e = self.extents.get_mut(i).ok_or(OutOfRange)?;
+            f(&mut e.map, rel, done..done + n as usize)?;
+            pos += n;
+        }
+        Ok(())
+    }
+}
+
+/// Asks `dax_direct_access` for `pages` pages from `first` until all are mapped.
+fn map_all(dax: NonNull<DaxDevice>, first: u64, pages: u64) -> Result<KVec<Extent>> {
+    let mut extents = KVec::new();
+    let mut done = 0u64;
+    while done < pages {
+        let want = c_long::try_from(pages - done)
+            .map_err(|_| Error::from_errno(-(bindings::EOVERFLOW as i32)))?;
+        let mut kaddr: *mut c_void = core::ptr::null_mut();
+        // SAFETY: `dax` is a live DAX device we hold; `kaddr` is a valid out pointer.
+        let got =
+            unsafe { bch_nvm_dax_map(dax.as_ptr(), (first + done) as c_ulong, want, &mut kaddr) };
+        if got < 0 {
+            return Err(Error::from_errno(got as i32));
+        }
+        let kaddr = NonNull::new(kaddr.cast::<u8>()).ok_or(EIO)?;
+        if got == 0 {
+            return Err(EIO);
+        }
+        let n = (got as u64).min(pages - done);
+        // SAFETY: `dax_direct_access` mapped `got >= n` pages at `kaddr`, valid while the DAX
+        // device is held, which the `DaxNamespace` owning the extent does; the pieces it
+        // returns do not overlap, so this is the only handle over them.
+        let map = unsafe { PmemRange::new(kaddr, n * PAGE) };
+        extents.push(
+            Extent {
+                start: done * PAGE,
+                map,
+            },
+            GFP_KERNEL,
+        )?;
+        done += n;
+    }
+    Ok(extents)
+}
+
+/// Puts the DAX device.
+///
+/// # Safety
+///
+/// `dax` was got with `holder` and is not used after this call.
+unsafe fn release_dax(dax: NonNull<DaxDevice>, holder: *mut c_void) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { bch_nvm_dax_put(dax.as_ptr(), holder) };
+}
+
+/// Ends the exclusive open of the block device.
+fn release_file(file: NonNull<bindings::file>) {
+    // `bdev_fput`, not `fput`: the final fput of a file is deferred (to a workqueue when
+    // called from a kernel thread), and the exclusive claim must end now, so that the next
+    // open (a re-register, or bcache's own user of the device) does not see EBUSY.
+    // SAFETY: `file` was opened by `bch_nvm_bdev_open_rw`; its owner puts it once, here.
+    unsafe { bindings::bdev_fput(file.as_ptr()) };
+}
+
+impl Drop for DaxNamespace {
+    fn drop(&mut self) {
+        let holder: *mut c_void = (&mut *self.holder as *mut u8).cast();
+        // The mappings go first: they are valid only while the DAX device is held.
+        self.extents = KVec::new();
+        // SAFETY: by the type invariant `dax` was got with `holder`; it is put once, here.
+        unsafe { release_dax(self.dax, holder) };
+        release_file(self.file);
+    }
+}
+
+impl Media for DaxNamespace {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), OutOfRange> {
+        let end = off
+            .checked_add(dst.len() as u64)
+            .filter(|&e| e <= self.len)
+            .ok_or(OutOfRange)?;
+        let mut pos = off;
+        while pos < end {
+            let (i, rel, n) = self.piece(pos, end)?;
+            let done = (pos - off) as usize;
+            let e = self.extents.get(i).ok_or(OutOfRange)?;
+            e.map
+                .read_at(rel, dst.get_mut(done..done + n as usize).ok_or(OutOfRange)?)?;
+            pos += n;
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {
+        self.each_piece(off, src.len() as u64, |map, rel, part| {
+            map.store_at(rel, src.get(part).ok_or(OutOfRange)?)
+        })
+    }
+
+    fn flush(&mut self, off: u64, len: u64) -> Result<(), OutOfRange> {
+        self.each_piece(off, len, |map, rel, part| {
+            map.flush_at(rel, part.len() as u64)
+        })
+    }
+
+    fn fence(&mut self) {
+        pmem::fence()
+    }
+
+    fn store_flush(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {
+        self.each_piece(off, src.len() as u64, |map, rel, part| {
+            map.store_flush_at(rel, src.get(part).ok_or(OutOfRange)?)
+        })
+    }
+}
