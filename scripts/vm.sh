@@ -31,6 +31,10 @@ shift
 [ -f "$REPO/scripts/guest/$script" ] || die "vm.sh: no guest script scripts/guest/$script"
 args=$(IFS=,; echo "$*")
 
+# One guest at a time on this machine (2 cores; TCG): a second vm.sh waits for the first.
+exec 9> "${TMPDIR:-/tmp}/bcache-nvm-vm.lock"
+flock 9
+
 KDIR=$(kernel_dir)
 initrd=$OUT/initramfs.cpio
 [ -f "$KDIR/arch/x86/boot/bzImage" ] || die "vm.sh: no kernel at $KDIR (run scripts/setup.sh)"
