@@ -2,8 +2,8 @@
 //!
 //! Every accessor is bounds-checked and returns `None` past the end of the buffer, so the
 //! decoders in `nvmpg/`, `cache_sb/` and `journal/` never index out of range on untrusted
-//! bytes. [`Le`] gives the field types of the [`layout!`](crate::pure::layout::layout) tables
-//! their encoding through these accessors.
+//! bytes. The `Le` trait gives the field types of the `layout!` tables (`layout.rs`) their
+//! encoding through these accessors.
 
 /// Copies `N` bytes at `off`, or `None` if `buf` ends before.
 pub(crate) fn bytes_at<const N: usize>(buf: &[u8], off: usize) -> Option<[u8; N]> {

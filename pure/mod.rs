@@ -19,6 +19,7 @@
 
 pub mod crc64;
 pub mod grow_vec;
+pub mod layout;
 pub mod le;
 pub mod media;
 pub mod sort;

@@ -6,18 +6,23 @@
 
 /// Sorts `v` in ascending order.
 pub fn heapsort<T: Ord + Copy>(v: &mut [T]) {
+    heapsort_by_key(v, |x| *x);
+}
+
+/// Sorts `v` in ascending order of `key` (not stable: equal keys end in any order).
+pub fn heapsort_by_key<T: Copy, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
     let n = v.len();
     for start in (0..n / 2).rev() {
-        sift_down(v, start, n);
+        sift_down(v, start, n, &key);
     }
     for end in (1..n).rev() {
         v.swap(0, end);
-        sift_down(v, 0, end);
+        sift_down(v, 0, end, &key);
     }
 }
 
-/// Restores the max-heap property of `v[..end]` below `root`.
-fn sift_down<T: Ord + Copy>(v: &mut [T], mut root: usize, end: usize) {
+/// Restores the max-heap property (by `key`) of `v[..end]` below `root`.
+fn sift_down<T: Copy, K: Ord>(v: &mut [T], mut root: usize, end: usize, key: &impl Fn(&T) -> K) {
     loop {
         let left = 2 * root + 1;
         if left >= end {
@@ -25,11 +30,11 @@ fn sift_down<T: Ord + Copy>(v: &mut [T], mut root: usize, end: usize) {
         }
         let right = left + 1;
         let child = match (v.get(left), v.get(right)) {
-            (Some(l), Some(r)) if right < end && r > l => right,
+            (Some(l), Some(r)) if right < end && key(r) > key(l) => right,
             _ => left,
         };
         match (v.get(root), v.get(child)) {
-            (Some(r), Some(c)) if c > r => v.swap(root, child),
+            (Some(r), Some(c)) if key(c) > key(r) => v.swap(root, child),
             _ => return,
         }
         root = child;

@@ -360,6 +360,46 @@ impl Recording {
         &self.events
     }
 
+    /// The same recording with its `n`th fence (counting from 0) left out: a negative
+    /// control, to show that a crash test fails when the code forgets that fence.
+    pub fn without_fence(&self, n: usize) -> Recording {
+        let mut seen = 0;
+        let events = self
+            .events
+            .iter()
+            .filter(|e| {
+                let drop = matches!(e, Event::Fence) && seen == n;
+                if matches!(e, Event::Fence) {
+                    seen += 1;
+                }
+                !drop
+            })
+            .cloned()
+            .collect();
+        Recording {
+            base: self.base.clone(),
+            events,
+        }
+    }
+
+    /// Index of the last fence before the `n`th [`HostMedia::mark`] (counting from 0): the
+    /// fence that commits operation `n`.
+    pub fn commit_fence_of(&self, n: usize) -> Option<usize> {
+        let (mut fences, mut marks, mut last) = (0, 0, None);
+        for e in &self.events {
+            match e {
+                Event::Fence => {
+                    last = Some(fences);
+                    fences += 1;
+                }
+                Event::Mark if marks == n => return last,
+                Event::Mark => marks += 1,
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// Calls `f` with every crash image the recording can leave (within `budget`), crash point
     /// by crash point.
     pub fn crash_states(&self, budget: Budget, mut f: impl FnMut(CrashState<'_>)) -> Explored {

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::pure::nvmpg::alloc::Error;
+use crate::pure::nvmpg::error::Error;
 
 use super::features::FeatureKind;
 
@@ -94,7 +94,8 @@ pub enum SbError {
         /// Expected value.
         expected: u64,
     },
-    /// The cache set's uuid owns no NVDIMM pages at all.
+    /// The cache set's uuid has no head in the NVDIMM's allocation lists: it never owned
+    /// NVDIMM pages (or no lists are loaded).
     NoOwner,
     /// The allocator's lists could not be walked.
     AllocLists(Error),

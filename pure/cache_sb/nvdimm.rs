@@ -11,7 +11,8 @@
 
 use crate::pure::grow_vec::GrowVecFamily;
 use crate::pure::media::Media;
-use crate::pure::nvmpg::alloc::{Allocator, Error};
+use crate::pure::nvmpg::alloc::Allocator;
+use crate::pure::nvmpg::error::Error;
 use crate::pure::nvmpg::format::{NvmpgOffset, MAX_ORDER, PAGE_SIZE};
 
 use super::error::SbError;
@@ -204,8 +205,9 @@ impl RangeMatch {
 }
 
 /// Checks that `owner` (the cache set's uuid) holds, among the ranges recorded in `alloc`,
-/// exactly the journal range of `geom` starting at `base`. An owner without any record is
-/// [`SbError::NoOwner`]; a failure of the lists themselves is [`SbError::AllocLists`].
+/// exactly the journal range of `geom` starting at `base`. An owner without a head in the
+/// lists (nothing ever recorded for it, or no lists loaded) is [`SbError::NoOwner`]; a failure
+/// of the lists themselves is [`SbError::AllocLists`].
 pub fn check_recorded<M: Media, F: GrowVecFamily>(
     alloc: &Allocator<M, F>,
     owner: &[u8; 16],

@@ -1,10 +1,12 @@
 //! bcache's cache superblock on disk (`struct cache_sb_disk`, `bcache_ondisk.h`): constants,
-//! field offsets, the little-endian decode/encode of the fields the NVDIMM journal needs, and
-//! the checksum rule (`csum_set`: bch_crc64 over `[8, end of d[keys])`).
+//! its layout (one `layout!` table, `layout.rs`) with the little-endian decode/encode of the
+//! fields the NVDIMM journal needs, and the checksum rule (`csum_set`: bch_crc64 over
+//! `[8, end of d[keys])`).
 //!
 //! The superblock is 4 KiB at byte [`SB_OFFSET`] of the device; the structure itself is
-//! [`CacheSb::SIZE`] bytes. Encoding writes fields in place, so bytes this code does not model
-//! (`pad[]`, `d[keys..]`) keep what the device held.
+//! [`CacheSb::SIZE`] bytes. Encoding writes fields in place, so the bytes this code does not
+//! model (`pad[]`, `d[]`, which is read and written one entry at a time, and the padding at the
+//! end) keep what the device held.
 
 use crate::pure::crc64::Crc64;
 
@@ -13,7 +15,8 @@ use super::features::{
     unknown_features, INCOMPAT_LOG_LARGE_BUCKET_SIZE, INCOMPAT_NVDIMM_META,
     INCOMPAT_OBSO_LARGE_BUCKET,
 };
-use crate::pure::le::{bytes_at, put, u16_at, u32_at, u64_at};
+use crate::pure::layout::layout;
+use crate::pure::le::{put, u16_at, u64_at};
 
 /// `SB_SECTOR`: sector of the superblock, and the value of its `offset` field.
 pub const SB_SECTOR: u64 = 8;
@@ -48,185 +51,76 @@ pub const SB_VERSION_CDEV_WITH_FEATURES: u64 = 5;
 /// `BCACHE_SB_VERSION_BDEV_WITH_FEATURES`.
 pub const SB_VERSION_BDEV_WITH_FEATURES: u64 = 6;
 
-/// The modelled fields of `struct cache_sb_disk` (cache-device view of its unions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CacheSb {
-    /// bch_crc64 over `[8, OFF_D + keys * 8)`.
-    pub csum: u64,
-    /// Sector where this sb was written ([`SB_SECTOR`]).
-    pub offset: u64,
-    /// Superblock version (`BCACHE_SB_VERSION_*`).
-    pub version: u64,
-    /// [`BCACHE_MAGIC`].
-    pub magic: [u8; 16],
-    /// This device's uuid.
-    pub uuid: [u8; 16],
-    /// The cache set's uuid (its first 8 bytes are `set_magic`); owner of the NVDIMM pages.
-    pub set_uuid: [u8; 16],
-    /// Label.
-    pub label: [u8; SB_LABEL_SIZE],
-    /// Flags (`CACHE_SYNC`, ...).
-    pub flags: u64,
-    /// Superblock sequence number.
-    pub seq: u64,
-    /// Compatible features.
-    pub feature_compat: u64,
-    /// Incompatible features.
-    pub feature_incompat: u64,
-    /// Read-only compatible features.
-    pub feature_ro_compat: u64,
-    /// Buckets on the device.
-    pub nbuckets: u64,
-    /// Block size in sectors.
-    pub block_size: u16,
-    /// Bucket size in sectors, or its log2 with [`INCOMPAT_LOG_LARGE_BUCKET_SIZE`]; see
-    /// [`CacheSb::bucket_sectors`].
-    pub bucket_size: u16,
-    /// Caches in the set.
-    pub nr_in_set: u16,
-    /// This cache's index in the set.
-    pub nr_this_dev: u16,
-    /// Last mount time.
-    pub last_mount: u32,
-    /// First bucket after the superblock.
-    pub first_bucket: u16,
-    /// Journal buckets in use (`keys` / `njournal_buckets`).
-    pub keys: u16,
-    /// High 16 bits of the bucket size with [`INCOMPAT_OBSO_LARGE_BUCKET`].
-    pub obso_bucket_size_hi: u16,
+layout! {
+    /// The modelled fields of `struct cache_sb_disk` (cache-device view of its unions).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct CacheSb: 2264 bytes {
+        /// bch_crc64 over `[8, OFF_D + keys * 8)`.
+        pub csum: u64 => OFF_CSUM = 0,
+        /// Sector where this sb was written ([`SB_SECTOR`]).
+        pub offset: u64 => OFF_OFFSET = 8,
+        /// Superblock version (`BCACHE_SB_VERSION_*`).
+        pub version: u64 => OFF_VERSION = 16,
+        /// [`BCACHE_MAGIC`].
+        pub magic: [u8; 16] => OFF_MAGIC = 24,
+        /// This device's uuid.
+        pub uuid: [u8; 16] => OFF_UUID = 40,
+        /// The cache set's uuid (its first 8 bytes are `set_magic`); owner of the NVDIMM pages.
+        pub set_uuid: [u8; 16] => OFF_SET_UUID = 56,
+        /// Label.
+        pub label: [u8; SB_LABEL_SIZE] => OFF_LABEL = 72,
+        /// Flags (`CACHE_SYNC`, ...).
+        pub flags: u64 => OFF_FLAGS = 104,
+        /// Superblock sequence number.
+        pub seq: u64 => OFF_SEQ = 112,
+        /// Compatible features.
+        pub feature_compat: u64 => OFF_FEATURE_COMPAT = 120,
+        /// Incompatible features.
+        pub feature_incompat: u64 => OFF_FEATURE_INCOMPAT = 128,
+        /// Read-only compatible features.
+        pub feature_ro_compat: u64 => OFF_FEATURE_RO_COMPAT = 136,
+        /// Offset of `pad[5]` (not modelled).
+        kept[40] => OFF_PAD = 144,
+        /// Buckets on the device (`data_offset` on a backing device).
+        pub nbuckets: u64 => OFF_NBUCKETS = 184,
+        /// Block size in sectors.
+        pub block_size: u16 => OFF_BLOCK_SIZE = 192,
+        /// Bucket size in sectors, or its log2 with [`INCOMPAT_LOG_LARGE_BUCKET_SIZE`]; see
+        /// [`CacheSb::bucket_sectors`].
+        pub bucket_size: u16 => OFF_BUCKET_SIZE = 194,
+        /// Caches in the set.
+        pub nr_in_set: u16 => OFF_NR_IN_SET = 196,
+        /// This cache's index in the set.
+        pub nr_this_dev: u16 => OFF_NR_THIS_DEV = 198,
+        /// Last mount time.
+        pub last_mount: u32 => OFF_LAST_MOUNT = 200,
+        /// First bucket after the superblock.
+        pub first_bucket: u16 => OFF_FIRST_BUCKET = 204,
+        /// Journal buckets in use (`keys` / `njournal_buckets`).
+        pub keys: u16 => OFF_KEYS = 206,
+        /// Offset of `d[SB_JOURNAL_BUCKETS]` (not modelled: see [`CacheSb::journal_bucket`]).
+        kept[2048] => OFF_D = 208,
+        /// High 16 bits of the bucket size with [`INCOMPAT_OBSO_LARGE_BUCKET`].
+        pub obso_bucket_size_hi: u16 => OFF_OBSO_BUCKET_SIZE_HI = 2256,
+        /// Alignment padding (not modelled).
+        kept[6] => 2258,
+    }
 }
 
 impl CacheSb {
-    /// `sizeof(struct cache_sb_disk)`, alignment padding included.
-    pub const SIZE: usize = 2264;
-    /// Offset of `csum`.
-    pub const OFF_CSUM: usize = 0;
-    /// Offset of `offset`.
-    pub const OFF_OFFSET: usize = 8;
-    /// Offset of `version`.
-    pub const OFF_VERSION: usize = 16;
-    /// Offset of `magic`.
-    pub const OFF_MAGIC: usize = 24;
-    /// Offset of `uuid`.
-    pub const OFF_UUID: usize = 40;
-    /// Offset of `set_uuid` / `set_magic`.
-    pub const OFF_SET_UUID: usize = 56;
-    /// Offset of `label`.
-    pub const OFF_LABEL: usize = 72;
-    /// Offset of `flags`.
-    pub const OFF_FLAGS: usize = 104;
-    /// Offset of `seq`.
-    pub const OFF_SEQ: usize = 112;
-    /// Offset of `feature_compat`.
-    pub const OFF_FEATURE_COMPAT: usize = 120;
-    /// Offset of `feature_incompat`.
-    pub const OFF_FEATURE_INCOMPAT: usize = 128;
-    /// Offset of `feature_ro_compat`.
-    pub const OFF_FEATURE_RO_COMPAT: usize = 136;
-    /// Offset of `pad[5]`.
-    pub const OFF_PAD: usize = 144;
-    /// Offset of `nbuckets` (`data_offset` on a backing device).
-    pub const OFF_NBUCKETS: usize = 184;
-    /// Offset of `block_size`.
-    pub const OFF_BLOCK_SIZE: usize = 192;
-    /// Offset of `bucket_size`.
-    pub const OFF_BUCKET_SIZE: usize = 194;
-    /// Offset of `nr_in_set`.
-    pub const OFF_NR_IN_SET: usize = 196;
-    /// Offset of `nr_this_dev`.
-    pub const OFF_NR_THIS_DEV: usize = 198;
-    /// Offset of `last_mount`.
-    pub const OFF_LAST_MOUNT: usize = 200;
-    /// Offset of `first_bucket`.
-    pub const OFF_FIRST_BUCKET: usize = 204;
-    /// Offset of `keys` / `njournal_buckets`.
-    pub const OFF_KEYS: usize = 206;
-    /// Offset of `d[SB_JOURNAL_BUCKETS]`.
-    pub const OFF_D: usize = 208;
-    /// Offset of `obso_bucket_size_hi`.
-    pub const OFF_OBSO_BUCKET_SIZE_HI: usize = 2256;
     /// First byte covered by `csum`.
     pub const CSUM_START: usize = 8;
 
     /// Reads the modelled fields; `buf` starts at the superblock.
     pub fn decode(buf: &[u8]) -> Result<Self, SbError> {
-        Self::parse(buf).ok_or(truncated(Self::SIZE, buf.len()))
+        Self::decode_fixed(buf).ok_or(truncated(Self::SIZE, buf.len()))
     }
 
-    fn parse(b: &[u8]) -> Option<Self> {
-        b.get(..Self::SIZE)?;
-        Some(Self {
-            csum: u64_at(b, Self::OFF_CSUM)?,
-            offset: u64_at(b, Self::OFF_OFFSET)?,
-            version: u64_at(b, Self::OFF_VERSION)?,
-            magic: bytes_at(b, Self::OFF_MAGIC)?,
-            uuid: bytes_at(b, Self::OFF_UUID)?,
-            set_uuid: bytes_at(b, Self::OFF_SET_UUID)?,
-            label: bytes_at(b, Self::OFF_LABEL)?,
-            flags: u64_at(b, Self::OFF_FLAGS)?,
-            seq: u64_at(b, Self::OFF_SEQ)?,
-            feature_compat: u64_at(b, Self::OFF_FEATURE_COMPAT)?,
-            feature_incompat: u64_at(b, Self::OFF_FEATURE_INCOMPAT)?,
-            feature_ro_compat: u64_at(b, Self::OFF_FEATURE_RO_COMPAT)?,
-            nbuckets: u64_at(b, Self::OFF_NBUCKETS)?,
-            block_size: u16_at(b, Self::OFF_BLOCK_SIZE)?,
-            bucket_size: u16_at(b, Self::OFF_BUCKET_SIZE)?,
-            nr_in_set: u16_at(b, Self::OFF_NR_IN_SET)?,
-            nr_this_dev: u16_at(b, Self::OFF_NR_THIS_DEV)?,
-            last_mount: u32_at(b, Self::OFF_LAST_MOUNT)?,
-            first_bucket: u16_at(b, Self::OFF_FIRST_BUCKET)?,
-            keys: u16_at(b, Self::OFF_KEYS)?,
-            obso_bucket_size_hi: u16_at(b, Self::OFF_OBSO_BUCKET_SIZE_HI)?,
-        })
-    }
-
-    /// Writes the modelled fields in place (`csum` as stored in `self`; `pad[]` and `d[]`
-    /// untouched). A short buffer is left unchanged.
+    /// Writes the modelled fields in place (`csum` as stored in `self`; `pad[]`, `d[]` and the
+    /// padding untouched). A short buffer is left unchanged.
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), SbError> {
-        if buf.len() < Self::SIZE {
-            return Err(truncated(Self::SIZE, buf.len()));
-        }
-        self.emit(buf).ok_or(truncated(Self::SIZE, buf.len()))
-    }
-
-    fn emit(&self, b: &mut [u8]) -> Option<()> {
-        put(b, Self::OFF_CSUM, &self.csum.to_le_bytes())?;
-        put(b, Self::OFF_OFFSET, &self.offset.to_le_bytes())?;
-        put(b, Self::OFF_VERSION, &self.version.to_le_bytes())?;
-        put(b, Self::OFF_MAGIC, &self.magic)?;
-        put(b, Self::OFF_UUID, &self.uuid)?;
-        put(b, Self::OFF_SET_UUID, &self.set_uuid)?;
-        put(b, Self::OFF_LABEL, &self.label)?;
-        put(b, Self::OFF_FLAGS, &self.flags.to_le_bytes())?;
-        put(b, Self::OFF_SEQ, &self.seq.to_le_bytes())?;
-        put(
-            b,
-            Self::OFF_FEATURE_COMPAT,
-            &self.feature_compat.to_le_bytes(),
-        )?;
-        put(
-            b,
-            Self::OFF_FEATURE_INCOMPAT,
-            &self.feature_incompat.to_le_bytes(),
-        )?;
-        put(
-            b,
-            Self::OFF_FEATURE_RO_COMPAT,
-            &self.feature_ro_compat.to_le_bytes(),
-        )?;
-        put(b, Self::OFF_NBUCKETS, &self.nbuckets.to_le_bytes())?;
-        put(b, Self::OFF_BLOCK_SIZE, &self.block_size.to_le_bytes())?;
-        put(b, Self::OFF_BUCKET_SIZE, &self.bucket_size.to_le_bytes())?;
-        put(b, Self::OFF_NR_IN_SET, &self.nr_in_set.to_le_bytes())?;
-        put(b, Self::OFF_NR_THIS_DEV, &self.nr_this_dev.to_le_bytes())?;
-        put(b, Self::OFF_LAST_MOUNT, &self.last_mount.to_le_bytes())?;
-        put(b, Self::OFF_FIRST_BUCKET, &self.first_bucket.to_le_bytes())?;
-        put(b, Self::OFF_KEYS, &self.keys.to_le_bytes())?;
-        put(
-            b,
-            Self::OFF_OBSO_BUCKET_SIZE_HI,
-            &self.obso_bucket_size_hi.to_le_bytes(),
-        )
+        self.encode_fixed(buf)
+            .ok_or(truncated(Self::SIZE, buf.len()))
     }
 
     /// `set_magic`: the first 8 bytes of `set_uuid`, little-endian (the union in C).

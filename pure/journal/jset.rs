@@ -1,6 +1,6 @@
-//! The journal entry on media (`struct jset`, `bcache_ondisk.h`): constants, field offsets,
-//! little-endian decode/encode of the header, size rules and the checksum (`csum_set`:
-//! bch_crc64 over `[8, 240 + keys * 8)`).
+//! The journal entry on media (`struct jset`, `bcache_ondisk.h`): constants, the header's
+//! layout (one `layout!` table, `layout.rs`) with its little-endian decode/encode, size rules
+//! and the checksum (`csum_set`: bch_crc64 over `[8, 240 + keys * 8)`).
 //!
 //! A jset is the 240-byte header followed by `keys` u64 of bkeys (`d[]`); on media it takes
 //! its size rounded up to the cache's block size. The header is encoded here; `d[]` is opaque
@@ -8,7 +8,8 @@
 
 use crate::pure::cache_sb::sb::MAX_CACHES_PER_SET;
 use crate::pure::crc64::Crc64;
-use crate::pure::le::{put, u16_at, u32_at, u64_at};
+use crate::pure::layout::layout;
+use crate::pure::le::{put, u32_at};
 
 use super::error::JournalError;
 
@@ -28,60 +29,38 @@ pub const fn jset_magic(set_magic: u64) -> u64 {
     set_magic ^ JSET_MAGIC
 }
 
-/// The header of `struct jset` (everything before `d[]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct JsetHeader {
-    /// bch_crc64 over `[8, 240 + keys * 8)`.
-    pub csum: u64,
-    /// [`jset_magic`] of the cache set.
-    pub magic: u64,
-    /// Sequence number; every jset has its own, increasing.
-    pub seq: u64,
-    /// [`JSET_VERSION`].
-    pub version: u32,
-    /// u64 words in `d[]`.
-    pub keys: u32,
-    /// Oldest jset whose keys the btree has not yet persisted.
-    pub last_seq: u64,
-    /// bkey of the uuid bucket.
-    pub uuid_bucket: [u64; BKEY_PAD],
-    /// bkey of the btree root.
-    pub btree_root: [u64; BKEY_PAD],
-    /// Level of the btree root.
-    pub btree_level: u16,
-    /// Reserved.
-    pub pad: [u16; 3],
-    /// First prio bucket of each cache in the set.
-    pub prio_bucket: [u64; MAX_CACHES_PER_SET],
+layout! {
+    /// The header of `struct jset` (everything before `d[]`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct JsetHeader: 240 bytes {
+        /// bch_crc64 over `[8, 240 + keys * 8)`.
+        pub csum: u64 => OFF_CSUM = 0,
+        /// [`jset_magic`] of the cache set.
+        pub magic: u64 => OFF_MAGIC = 8,
+        /// Sequence number; every jset has its own, increasing.
+        pub seq: u64 => OFF_SEQ = 16,
+        /// [`JSET_VERSION`].
+        pub version: u32 => OFF_VERSION = 24,
+        /// u64 words in `d[]`.
+        pub keys: u32 => OFF_KEYS = 28,
+        /// Oldest jset whose keys the btree has not yet persisted.
+        pub last_seq: u64 => OFF_LAST_SEQ = 32,
+        /// bkey of the uuid bucket.
+        pub uuid_bucket: [u64; BKEY_PAD] => OFF_UUID_BUCKET = 40,
+        /// bkey of the btree root.
+        pub btree_root: [u64; BKEY_PAD] => OFF_BTREE_ROOT = 104,
+        /// Level of the btree root.
+        pub btree_level: u16 => OFF_BTREE_LEVEL = 168,
+        /// Reserved.
+        pub pad: [u16; 3] => OFF_PAD = 170,
+        /// First prio bucket of each cache in the set.
+        pub prio_bucket: [u64; MAX_CACHES_PER_SET] => OFF_PRIO_BUCKET = 176,
+    }
 }
 
 impl JsetHeader {
-    /// `sizeof(struct jset)`.
-    pub const SIZE: usize = 240;
-    /// Offset of `csum`.
-    pub const OFF_CSUM: usize = 0;
-    /// Offset of `magic`.
-    pub const OFF_MAGIC: usize = 8;
-    /// Offset of `seq`.
-    pub const OFF_SEQ: usize = 16;
-    /// Offset of `version`.
-    pub const OFF_VERSION: usize = 24;
-    /// Offset of `keys`.
-    pub const OFF_KEYS: usize = 28;
-    /// Offset of `last_seq`.
-    pub const OFF_LAST_SEQ: usize = 32;
-    /// Offset of `uuid_bucket`.
-    pub const OFF_UUID_BUCKET: usize = 40;
-    /// Offset of `btree_root`.
-    pub const OFF_BTREE_ROOT: usize = 104;
-    /// Offset of `btree_level`.
-    pub const OFF_BTREE_LEVEL: usize = 168;
-    /// Offset of `pad[3]`.
-    pub const OFF_PAD: usize = 170;
-    /// Offset of `prio_bucket[MAX_CACHES_PER_SET]`.
-    pub const OFF_PRIO_BUCKET: usize = 176;
-    /// Offset of `d[]`.
-    pub const OFF_D: usize = 240;
+    /// Offset of `d[]`, right after the header.
+    pub const OFF_D: usize = Self::SIZE;
     /// First byte covered by `csum`.
     pub const CSUM_START: usize = 8;
 
@@ -97,65 +76,13 @@ impl JsetHeader {
 
     /// Reads the header; `buf` starts at the jset.
     pub fn decode(buf: &[u8]) -> Result<Self, JournalError> {
-        Self::parse(buf).ok_or(truncated(Self::SIZE as u64, buf.len()))
-    }
-
-    fn parse(b: &[u8]) -> Option<Self> {
-        b.get(..Self::SIZE)?;
-        let words = |off: usize| {
-            let mut w = [0u64; 8];
-            for (i, v) in w.iter_mut().enumerate() {
-                *v = u64_at(b, off + i * 8)?;
-            }
-            Some(w)
-        };
-        Some(Self {
-            csum: u64_at(b, Self::OFF_CSUM)?,
-            magic: u64_at(b, Self::OFF_MAGIC)?,
-            seq: u64_at(b, Self::OFF_SEQ)?,
-            version: u32_at(b, Self::OFF_VERSION)?,
-            keys: u32_at(b, Self::OFF_KEYS)?,
-            last_seq: u64_at(b, Self::OFF_LAST_SEQ)?,
-            uuid_bucket: words(Self::OFF_UUID_BUCKET)?,
-            btree_root: words(Self::OFF_BTREE_ROOT)?,
-            btree_level: u16_at(b, Self::OFF_BTREE_LEVEL)?,
-            pad: [
-                u16_at(b, Self::OFF_PAD)?,
-                u16_at(b, Self::OFF_PAD + 2)?,
-                u16_at(b, Self::OFF_PAD + 4)?,
-            ],
-            prio_bucket: words(Self::OFF_PRIO_BUCKET)?,
-        })
+        Self::decode_fixed(buf).ok_or(truncated(Self::SIZE as u64, buf.len()))
     }
 
     /// Writes the header (`csum` as stored in `self`). A short buffer is left unchanged.
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), JournalError> {
-        if buf.len() < Self::SIZE {
-            return Err(truncated(Self::SIZE as u64, buf.len()));
-        }
-        self.emit(buf)
+        self.encode_fixed(buf)
             .ok_or(truncated(Self::SIZE as u64, buf.len()))
-    }
-
-    fn emit(&self, b: &mut [u8]) -> Option<()> {
-        put(b, Self::OFF_CSUM, &self.csum.to_le_bytes())?;
-        put(b, Self::OFF_MAGIC, &self.magic.to_le_bytes())?;
-        put(b, Self::OFF_SEQ, &self.seq.to_le_bytes())?;
-        put(b, Self::OFF_VERSION, &self.version.to_le_bytes())?;
-        put(b, Self::OFF_KEYS, &self.keys.to_le_bytes())?;
-        put(b, Self::OFF_LAST_SEQ, &self.last_seq.to_le_bytes())?;
-        let words = |b: &mut [u8], off: usize, w: &[u64; 8]| {
-            w.iter()
-                .enumerate()
-                .try_for_each(|(i, v)| put(b, off + i * 8, &v.to_le_bytes()))
-        };
-        words(b, Self::OFF_UUID_BUCKET, &self.uuid_bucket)?;
-        words(b, Self::OFF_BTREE_ROOT, &self.btree_root)?;
-        put(b, Self::OFF_BTREE_LEVEL, &self.btree_level.to_le_bytes())?;
-        for (i, p) in self.pad.iter().enumerate() {
-            put(b, Self::OFF_PAD + i * 2, &p.to_le_bytes())?;
-        }
-        words(b, Self::OFF_PRIO_BUCKET, &self.prio_bucket)
     }
 }
 

@@ -21,9 +21,10 @@
 //! Memory is allocated (registration, `reserve_free`, room in the lists' record index) before
 //! any media store that needs it, so [`Error::NoMem`] changes nothing.
 
-use super::buddy::{Block, Buddy, BuddyError};
+use super::buddy::{Block, Buddy};
 use super::format::{
-    Field, FormatError, NvmpgOffset, Rec, Sb, MAX_ORDER, NS_MAX, NVMPG_MAGIC, PAGE_SIZE, SB_OFFSET,
+    check_overlaps, first_problem, NvmpgOffset, Rec, RecordRef, Sb, MAX_ORDER, NS_MAX, PAGE_SIZE,
+    SB_OFFSET,
 };
 use super::reclist::AllocLists;
 use crate::pure::grow_vec::{GrowVec, GrowVecFamily};
@@ -35,16 +36,6 @@ const PAGE: u64 = PAGE_SIZE as u64;
 
 /// The buddy of a namespace, over the family's sequences.
 pub type NsBuddy<F> = Buddy<<F as GrowVecFamily>::GrowVec<u64>>;
-
-impl From<BuddyError> for Error {
-    fn from(e: BuddyError) -> Self {
-        match e {
-            BuddyError::NoSpace => Error::NoSpace,
-            BuddyError::Invalid => Error::Invalid,
-            BuddyError::NoMem => Error::NoMem,
-        }
-    }
-}
 
 /// A registered namespace: its allocatable pages are `[first, end)`.
 struct Namespace<M: Media, F: GrowVecFamily> {
@@ -70,50 +61,24 @@ impl<M: Media, F: GrowVecFamily> Default for Allocator<M, F> {
     }
 }
 
-/// Reads the sb of `m` and checks it: magic, checksum, then [`Sb::check_fields`]. The first
-/// broken rule is the error.
+/// Reads the sb of `m` and checks it with the sb rules ([`Sb::check`]): the first broken
+/// rule is the error, and a read of `d[]` that fails is [`Error::Media`].
 fn read_sb<M: Media>(m: &M) -> Result<Sb, Error> {
-    let at = |off: usize| SB_OFFSET + off as u64;
     let mut raw = [0u8; Sb::SIZE];
     m.read(SB_OFFSET, &mut raw)?;
     let sb = Sb::decode(&raw)?;
-    if sb.magic != NVMPG_MAGIC {
-        return Err(FormatError::BadMagic {
-            field: Field::SbMagic,
-            offset: at(Sb::OFF_MAGIC),
-        }
-        .into());
+    let mut media = false;
+    let read = |off, buf: &mut [u8]| {
+        let ok = m.read(off, buf).is_ok();
+        media |= !ok;
+        ok
+    };
+    let checked = first_problem(|report| sb.check(&raw, m.len(), read, report));
+    if media {
+        return Err(Error::Media);
     }
-    if Sb::csum_end(sb.keys).is_none() {
-        let (found, max) = (sb.keys.into(), Sb::MAX_KEYS.into());
-        let offset = at(Sb::OFF_KEYS);
-        return Err(FormatError::TooLarge {
-            field: Field::SbKeys,
-            offset,
-            found,
-            max,
-        }
-        .into());
-    }
-    let expected = Sb::csum_with(&raw, sb.keys, |pos, buf| m.read(at(pos), buf).is_ok())
-        .ok_or(Error::Media)?;
-    if expected != sb.csum {
-        let found = sb.csum;
-        return Err(FormatError::BadCsum {
-            offset: at(Sb::OFF_CSUM),
-            found,
-            expected,
-        }
-        .into());
-    }
-    let mut first = None;
-    sb.check_fields(m.len(), |e| {
-        first.get_or_insert(e);
-    });
-    match first {
-        Some(e) => Err(e.into()),
-        None => Ok(sb),
-    }
+    checked?;
+    Ok(sb)
 }
 
 impl<M: Media, F: GrowVecFamily> Allocator<M, F> {
@@ -140,14 +105,7 @@ impl<M: Media, F: GrowVecFamily> Allocator<M, F> {
         let sb = read_sb(&media)?;
         let id = u8::try_from(sb.this_ns).map_err(|_| Error::Invalid)?;
         if let Some((set_uuid, total_ns)) = self.set {
-            if sb.set_uuid != set_uuid || sb.total_ns != total_ns {
-                let offset = SB_OFFSET + Sb::OFF_SET_UUID as u64;
-                return Err(FormatError::UuidMismatch {
-                    field: Field::SbSetUuid,
-                    offset,
-                }
-                .into());
-            }
+            first_problem(|report| sb.check_set(&set_uuid, total_ns, report))?;
         }
         if self
             .ns
@@ -289,6 +247,53 @@ impl<M: Media, F: GrowVecFamily> Allocator<M, F> {
         Ok(())
     }
 
+    /// Releases `owner` (`bch_nvmpg_release_owner` in spirit; the seed had no such call):
+    /// every range it holds goes back to the buddies and its head becomes FREE, reused by the
+    /// next new owner. Returns the pages freed in registered namespaces. [`Error::NotFound`]
+    /// if `owner` holds no head; [`Error::Invalid`] for the allocator's own uuid.
+    ///
+    /// One durable step (see `reclist.rs`, "release head"): after a crash `owner` holds all it
+    /// held or nothing. Room in every buddy is reserved before the step, so a
+    /// [`Error::NoMem`] changes nothing; ranges of a namespace not registered yet are simply
+    /// free when it registers (its buddy is built from the records of ALLOC heads).
+    pub fn release_owner(&mut self, owner: &[u8; 16]) -> Result<u64, Error> {
+        if self.is_sys(owner) {
+            return Err(Error::Invalid);
+        }
+        if !self.lists.is_loaded() {
+            return Err(Error::NotFound);
+        }
+        let per_ns = self.lists.records_per_ns(owner).ok_or(Error::NotFound)?;
+        for (slot, &n) in self.ns.iter_mut().zip(per_ns.iter()) {
+            if let (Some(ns), true) = (slot.as_mut(), n > 0) {
+                ns.buddy.reserve_frees(n)?;
+            }
+        }
+        let (first, rest) = self.ns.split_at_mut(1);
+        let n0 = first
+            .first_mut()
+            .and_then(Option::as_mut)
+            .ok_or(Error::NotFound)?;
+        let Namespace {
+            media, buddy: b0, ..
+        } = n0;
+        let mut pages = 0u64;
+        self.lists.release(media, owner, |rec| {
+            let buddy = match usize::from(rec.ns_id()) {
+                0 => Some(&mut *b0),
+                k => rest
+                    .get_mut(k - 1)
+                    .and_then(Option::as_mut)
+                    .map(|n| &mut n.buddy),
+            };
+            // Cannot fail: room is reserved, and a recorded range is never free in the buddy.
+            if buddy.is_some_and(|b| b.free(rec.pgoff(), rec.order()).is_ok()) {
+                pages += 1u64 << rec.order();
+            }
+        })?;
+        Ok(pages)
+    }
+
     /// Calls `f(offset, order)` for every range `owner` holds (`bch_get_nvmpg_head`), in list
     /// order, and returns how many. [`Error::NotFound`] if `owner` has no head.
     pub fn get_head(
@@ -350,8 +355,10 @@ impl<M: Media, F: GrowVecFamily> Allocator<M, F> {
     }
 }
 
-/// Rebuilds `buddy` over `[first, end)` with the records of namespace `ns` busy; turns a
-/// rejected record into the [`FormatError`] that names it.
+/// Rebuilds `buddy` over `[first, end)` (the namespace's `pages_offset`, which the sb rules pin
+/// to the first allocatable page, and `pages_total`, in pages) with the records of namespace
+/// `ns` busy, once they pass the rules that need the namespace's size: [`Rec::check`] with
+/// `end` as `pages_total`, then [`check_overlaps`]. The first broken rule is the error.
 fn rebuild<F: GrowVecFamily, M: Media>(
     lists: &AllocLists<F>,
     m0: &M,
@@ -360,71 +367,20 @@ fn rebuild<F: GrowVecFamily, M: Media>(
     first: u64,
     end: u64,
 ) -> Result<(), Error> {
-    let mut busy: F::GrowVec<Block> = F::new_seq();
-    lists.for_each_rec(m0, None, ns, |_, _, rec| {
-        Ok(busy.try_push(Block {
-            pgoff: rec.pgoff(),
-            order: rec.order(),
-        })?)
+    let mut busy: F::GrowVec<RecordRef> = F::new_seq();
+    lists.for_each_rec(m0, None, ns, |_, at, rec| {
+        Ok(busy.try_push(RecordRef { rec, at })?)
     })?;
-    match buddy.rebuild(first, end, busy.as_mut_slice()) {
-        Ok(()) => Ok(()),
-        Err(BuddyError::Invalid) => Err(culprit(lists, m0, ns, busy.as_slice(), first, end)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Names the first record that [`Buddy::rebuild`] rejected; `sorted` are the busy blocks as
-/// the rebuild left them (sorted).
-fn culprit<F: GrowVecFamily, M: Media>(
-    lists: &AllocLists<F>,
-    m0: &M,
-    ns: u8,
-    sorted: &[Block],
-    first: u64,
-    end: u64,
-) -> Error {
-    // The overlapping pair, if any: (earlier, later).
-    let pair = sorted.windows(2).find_map(|w| match *w {
-        [a, b] if b.pgoff < a.pgoff.saturating_add(a.pages()) => Some((a, b)),
-        _ => None,
+    let busy = busy.as_mut_slice();
+    first_problem(|report| {
+        for r in busy.iter() {
+            r.rec.check(r.at, ns, Some(end), &mut *report);
+        }
+        check_overlaps(busy, report, |_, _| {});
+    })?;
+    let blocks = busy.iter().map(|r| Block {
+        pgoff: r.rec.pgoff(),
+        order: r.rec.order(),
     });
-    let mut found = None;
-    let (mut at_a, mut at_b) = (None, None);
-    let walk = lists.for_each_rec(m0, None, ns, |_, at, rec| {
-        let (pgoff, rec_end) = (rec.pgoff(), rec.end());
-        if found.is_none() && pgoff < first {
-            found = Some(FormatError::RecordInReserved {
-                offset: at,
-                pgoff,
-                first,
-            });
-        } else if found.is_none() && rec_end > end {
-            found = Some(FormatError::RecordPastEnd {
-                offset: at,
-                end: rec_end,
-                pages_total: end,
-            });
-        }
-        if let Some((a, b)) = pair {
-            let blk = Block {
-                pgoff,
-                order: rec.order(),
-            };
-            if blk == a && at_a.is_none() {
-                at_a = Some(at);
-            } else if blk == b && at_b.is_none() {
-                at_b = Some(at);
-            }
-        }
-        Ok(())
-    });
-    match (walk, found, at_a, at_b) {
-        (Err(e), ..) => e,
-        (Ok(()), Some(e), ..) => Error::Corrupt(e),
-        (Ok(()), None, Some(other), Some(offset)) => {
-            Error::Corrupt(FormatError::RecordOverlap { offset, other })
-        }
-        _ => Error::Invalid,
-    }
+    Ok(buddy.rebuild_sorted(first, end, blocks)?)
 }

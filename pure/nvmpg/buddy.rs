@@ -1,13 +1,20 @@
 //! Buddy allocator over the free page ranges of one namespace.
 //!
-//! The free blocks live in ordinary memory, in one sorted [`GrowVec`] of keys `order << 56 | pgoff`:
-//! the free list of an order is the run of keys with that order, lowest page first. Nothing is
-//! kept per page (no `struct page` lists, no bitmap), so [`Buddy::rebuild`] costs time and
-//! memory in the number of busy ranges, not in the size of the namespace.
+//! The free blocks live in ordinary memory, in one sorted [`GrowVec`] of keys
+//! `order << 56 | pgoff`: the free list of an order is the run of keys with that order, lowest
+//! page first. Nothing is kept per page (no `struct page` lists, no bitmap), so
+//! [`Buddy::rebuild`] costs time and memory in the number of busy ranges, not in the size of
+//! the namespace.
 //!
 //! Invariants: free blocks never overlap, each is aligned to its size and lies inside the
 //! allocatable region `[start, end)`, and `free_pages` is the sum of their sizes. Every public
-//! operation either succeeds or leaves the state unchanged.
+//! operation but [`Buddy::rebuild`] either succeeds or leaves the state unchanged; a failed
+//! rebuild leaves the buddy empty.
+//!
+//! The buddy checks the ranges it is given only to keep these invariants: it knows nothing of
+//! the on-media records. The allocator checks the records with the format's rules first
+//! ([`super::format::Rec::check`], [`super::format::check_overlaps`]), which name the bad
+//! record.
 
 use super::format::Rec;
 use crate::pure::grow_vec::{GrowVec, NoMem};
@@ -50,7 +57,8 @@ impl Block {
     }
 }
 
-/// Error of a buddy operation. The kernel side maps them to `-ENOSPC`, `-EINVAL`, `-ENOMEM`.
+/// Error of a buddy operation; the allocator turns it into its own
+/// [`Error`](super::error::Error) (`NoSpace`, `Invalid`, `NoMem`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuddyError {
     /// No free block of the requested order or larger.
@@ -101,10 +109,22 @@ impl<S: GrowVec<u64>> Buddy<S> {
     /// Rebuilds the free lists of the region `[start, end)` (in pages) in which the ranges of
     /// `busy` are in use: the gaps between them are carved into maximal aligned blocks.
     ///
-    /// `busy` is sorted in place. Fails with [`BuddyError::Invalid`] if a busy range is
-    /// misaligned, outside the region or overlaps another one; on any error the buddy is left
-    /// empty.
+    /// `busy` is sorted in place. Fails with [`BuddyError::Invalid`] if `start > end`, `end` is
+    /// past [`PGOFF_LIMIT`] or a busy range is misaligned, outside the region or overlaps
+    /// another one; on any error the buddy is left empty.
     pub fn rebuild(&mut self, start: u64, end: u64, busy: &mut [Block]) -> Result<(), BuddyError> {
+        heapsort(busy);
+        self.rebuild_sorted(start, end, busy.iter().copied())
+    }
+
+    /// [`Buddy::rebuild`] from busy ranges given in ascending order of `pgoff`: fails with
+    /// [`BuddyError::Invalid`] if they are not, as for a bad range.
+    pub(crate) fn rebuild_sorted(
+        &mut self,
+        start: u64,
+        end: u64,
+        busy: impl IntoIterator<Item = Block>,
+    ) -> Result<(), BuddyError> {
         self.keys.clear();
         self.start = 0;
         self.end = 0;
@@ -112,10 +132,10 @@ impl<S: GrowVec<u64>> Buddy<S> {
         if start > end || end > PGOFF_LIMIT {
             return Err(BuddyError::Invalid);
         }
-        heapsort(busy);
         let mut at = start;
-        for b in busy.iter() {
+        for b in busy {
             if !b.is_valid_in(at, end) {
+                self.keys.clear();
                 return Err(BuddyError::Invalid);
             }
             self.carve(at, b.pgoff).inspect_err(|_| self.keys.clear())?;
@@ -239,7 +259,12 @@ impl<S: GrowVec<u64>> Buddy<S> {
     /// Makes sure the next [`Buddy::free`] cannot fail for lack of memory: call it before
     /// committing anything that the free completes.
     pub fn reserve_free(&mut self) -> Result<(), NoMem> {
-        self.keys.try_reserve(1)
+        self.reserve_frees(1)
+    }
+
+    /// Makes room so that the next `n` [`Buddy::free`]s cannot fail for lack of memory.
+    pub fn reserve_frees(&mut self, n: usize) -> Result<(), NoMem> {
+        self.keys.try_reserve(n)
     }
 
     /// Gives `2^order` pages at `pgoff` back, merging with free buddies as far as alignment

@@ -1,16 +1,25 @@
 //! Consistency check of an nvm-pages set: walks the superblocks of all namespace images, the
 //! set header, every head and every recs chain of namespace 0, and reports every problem found.
 //!
+//! The rules are the format's ([`crate::pure::nvmpg::format`]), the very functions the
+//! allocator's loaders apply: the walk calls them on everything it reads and collects every
+//! problem they report, where a loader stops at the first. A few rules only the walk applies,
+//! as only it sees what they need: every namespace of the set is there exactly once, no head
+//! at or past `set_header.used` is ALLOC ([`SetHeader::check_used`]; the loader reads no head
+//! there), and `recs.used` counts the live records ([`RecsHeader::check_used`]; a hint the
+//! loader repairs instead).
+//!
 //! The walk needs no allocation: images are read through [`Image`] a few bytes at a time (never
 //! more than one fixed structure on the stack), problems and the structures met on the way go
 //! to a [`Visitor`], and the overlap check sorts records in a scratch slice the caller lends.
 
 use super::format::{
-    Field, FormatError, Head, NvmpgOffset, Rec, RecsHeader, Sb, SetHeader, FIRST_PAGE,
-    HEAD_STATE_ALLOC, HEAD_STATE_FREE, NS_MAX, NVMPG_MAGIC, RECLIST_HEAD_OFFSET, RECS_MAGIC,
-    SB_OFFSET, SYSRECS_BLOCKS,
+    check_overlaps, Field, FormatError, Head, NvmpgOffset, Rec, RecsHeader, Sb, Seen, SetHeader,
+    HEAD_STATE_FREE, NS_MAX, RECLIST_HEAD_OFFSET, SB_OFFSET, SYSRECS_BLOCKS,
 };
 use crate::pure::media::OutOfRange;
+
+pub use super::format::RecordRef;
 
 /// Read access to one namespace image.
 pub trait Image {
@@ -42,15 +51,6 @@ pub struct Problem {
     pub image: Option<usize>,
     /// What is wrong, where.
     pub error: FormatError,
-}
-
-/// A live record and where it is stored (byte offset of its slot in namespace 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RecordRef {
-    /// The record.
-    pub rec: Rec,
-    /// Byte offset of its slot.
-    pub at: u64,
 }
 
 /// Scratch records needed to check any set for overlaps: every slot of the recs area.
@@ -111,24 +111,32 @@ fn test_and_set(set: &mut BlockSet, index: usize) -> bool {
     }
 }
 
+/// Where the walk sends what it finds, apart from its own state (so a rule can report while
+/// the walk lends it other parts of its state).
+struct Out<'a, V: Visitor + ?Sized> {
+    visitor: &'a mut V,
+    summary: Summary,
+}
+
+impl<V: Visitor + ?Sized> Out<'_, V> {
+    fn problem(&mut self, image: Option<usize>, error: FormatError) {
+        self.summary.problems += 1;
+        self.visitor.problem(&Problem { image, error });
+    }
+}
+
 struct Walk<'a, I: Image + ?Sized, V: Visitor + ?Sized> {
     images: &'a [&'a I],
-    visitor: &'a mut V,
+    out: Out<'a, V>,
     scratch: &'a mut [RecordRef],
     /// Records in `scratch`.
     kept: usize,
-    summary: Summary,
     ns: [Option<Ns>; NS_MAX],
     /// Recs blocks met in any chain.
     blocks_seen: BlockSet,
 }
 
 impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
-    fn report(&mut self, image: Option<usize>, error: FormatError) {
-        self.summary.problems += 1;
-        self.visitor.problem(&Problem { image, error });
-    }
-
     /// Reads `buf.len()` bytes of image `k` at `off`, reporting a truncated `field` on failure.
     fn read(&mut self, k: usize, field: Field, off: u64, buf: &mut [u8]) -> bool {
         let Some(image) = self.images.get(k) else {
@@ -139,7 +147,7 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
         }
         let have = image.size().saturating_sub(off);
         let need = buf.len() as u64;
-        self.report(
+        self.out.problem(
             Some(k),
             FormatError::Truncated {
                 field,
@@ -151,95 +159,31 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
         false
     }
 
-    /// bch_crc64 over `[8, 232 + keys * 8)` of the sb of image `k`, read piecewise.
-    fn sb_csum(&mut self, k: usize, fixed: &[u8], keys: u32) -> Option<u64> {
-        if Sb::csum_end(keys).is_none() {
-            let (max, offset) = (Sb::MAX_KEYS.into(), SB_OFFSET + Sb::OFF_KEYS as u64);
-            let found = keys.into();
-            self.report(
-                Some(k),
-                FormatError::TooLarge {
-                    field: Field::SbKeys,
-                    offset,
-                    found,
-                    max,
-                },
-            );
-            return None;
-        }
-        Sb::csum_with(fixed, keys, |pos, piece| {
-            self.read(k, Field::Sb, SB_OFFSET + pos as u64, piece)
-        })
-    }
-
-    /// Reads and validates the sb of image `k`; `None` if it is not an nvm-pages sb at all.
+    /// Reads and checks the sb of image `k`; `None` if it is not an nvm-pages sb at all.
     fn sb(&mut self, k: usize) -> Option<Sb> {
+        let image = *self.images.get(k)?;
         let mut raw = [0u8; Sb::SIZE];
         if !self.read(k, Field::Sb, SB_OFFSET, &mut raw) {
             return None;
         }
         let sb = Sb::decode(&raw).ok()?;
-        self.visitor.sb(k, &sb);
-        let at = |off: usize| SB_OFFSET + off as u64;
-        let img = Some(k);
-        if sb.magic != NVMPG_MAGIC {
-            self.report(
-                img,
-                FormatError::BadMagic {
-                    field: Field::SbMagic,
-                    offset: at(Sb::OFF_MAGIC),
-                },
-            );
-            return None;
-        }
-        if let Some(expected) = self.sb_csum(k, &raw, sb.keys) {
-            if expected != sb.csum {
-                self.report(
-                    img,
-                    FormatError::BadCsum {
-                        offset: at(Sb::OFF_CSUM),
-                        found: sb.csum,
-                        expected,
-                    },
-                );
-            }
-        }
-        let size = self.images.get(k).map_or(0, |i| i.size());
-        sb.check_fields(size, |e| self.report(img, e));
-        Some(sb)
+        self.out.visitor.sb(k, &sb);
+        let read = |off, buf: &mut [u8]| image.read(off, buf).is_ok();
+        sb.check(&raw, image.size(), read, |e| self.out.problem(Some(k), e))
+            .then_some(sb)
     }
 
-    /// Validates every sb and their agreement; returns the sb of namespace 0 and its image.
+    /// Checks every sb and their agreement; returns the sb of namespace 0 and its image.
     fn sbs(&mut self) -> Option<(usize, Sb)> {
-        let mut first: Option<(usize, Sb)> = None;
+        let mut first: Option<Sb> = None;
         let mut zero = None;
         for k in 0..self.images.len() {
             let Some(sb) = self.sb(k) else { continue };
-            let offset = |off: usize| SB_OFFSET + off as u64;
-            if let Some((_, set)) = first {
-                if sb.set_uuid != set.set_uuid {
-                    self.report(
-                        Some(k),
-                        FormatError::UuidMismatch {
-                            field: Field::SbSetUuid,
-                            offset: offset(Sb::OFF_SET_UUID),
-                        },
-                    );
-                }
-                if sb.total_ns != set.total_ns {
-                    let (found, expected) = (sb.total_ns.into(), set.total_ns.into());
-                    self.report(
-                        Some(k),
-                        FormatError::BadValue {
-                            field: Field::SbTotalNs,
-                            offset: offset(Sb::OFF_TOTAL_NS),
-                            found,
-                            expected,
-                        },
-                    );
-                }
-            } else {
-                first = Some((k, sb));
+            match first {
+                Some(set) => sb.check_set(&set.set_uuid, set.total_ns, |e| {
+                    self.out.problem(Some(k), e)
+                }),
+                None => first = Some(sb),
             }
             let id = sb.this_ns as usize;
             if id >= NS_MAX || sb.this_ns >= sb.total_ns {
@@ -254,16 +198,16 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
                         zero = Some((k, sb));
                     }
                 }
-                _ => self.report(
+                _ => self.out.problem(
                     Some(k),
                     FormatError::DuplicateNamespace {
-                        offset: offset(Sb::OFF_THIS_NS),
+                        offset: SB_OFFSET + Sb::OFF_THIS_NS as u64,
                         ns: sb.this_ns,
                     },
                 ),
             }
         }
-        let (_, set) = first?;
+        let set = first?;
         // An invalid total_ns is reported already; it names no namespace to miss.
         let total = match set.total_ns as usize {
             total @ 1..=NS_MAX => total,
@@ -271,13 +215,15 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
         };
         for ns in 0..total {
             if self.ns.get(ns).is_some_and(|n| n.is_none()) {
-                self.report(None, FormatError::MissingNamespace { ns: ns as u32 });
+                self.out
+                    .problem(None, FormatError::MissingNamespace { ns: ns as u32 });
             }
         }
         zero
     }
 
-    /// Validates the set header and every head of namespace 0 (image `k`).
+    /// Checks the set header and every head of namespace 0 (image `k`), and walks the chains
+    /// of the owner heads.
     fn heads(&mut self, k: usize, sb: &Sb) {
         let mut raw = [0u8; SetHeader::SIZE];
         if !self.read(k, Field::SetHeader, RECLIST_HEAD_OFFSET, &mut raw) {
@@ -286,148 +232,69 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
         let Ok(header) = SetHeader::decode(&raw) else {
             return;
         };
-        self.visitor.set_header(&header);
+        self.out.visitor.set_header(&header);
         let img = Some(k);
-        let at = |off: usize| RECLIST_HEAD_OFFSET + off as u64;
-        let max = SetHeader::MAX_HEADS as u64;
-        if u64::from(header.size) != max {
-            let found = header.size.into();
-            self.report(
-                img,
-                FormatError::BadValue {
-                    field: Field::HdrSize,
-                    offset: at(SetHeader::OFF_SIZE),
-                    found,
-                    expected: max,
-                },
-            );
-        }
-        if u64::from(header.used) > max {
-            let found = header.used.into();
-            self.report(
-                img,
-                FormatError::TooLarge {
-                    field: Field::HdrUsed,
-                    offset: at(SetHeader::OFF_USED),
-                    found,
-                    max,
-                },
-            );
-        }
+        header.check(|e| self.out.problem(img, e));
         let mut alloc_end = 0;
         for index in 0..SetHeader::MAX_HEADS {
-            let Some(head_at) = SetHeader::head_off(index).map(at) else {
+            let Some(off) = SetHeader::head_off(index) else {
                 break;
             };
+            let head_at = RECLIST_HEAD_OFFSET + off as u64;
             let mut raw = [0u8; Head::SIZE];
             if !self.read(k, Field::Head, head_at, &mut raw) {
                 return;
             }
             let Ok(head) = Head::decode(&raw) else { return };
-            let state_at = head_at + Head::OFF_STATE as u64;
-            if index == 0 && head.state != HEAD_STATE_ALLOC {
-                let found = head.state.into();
-                let expected = HEAD_STATE_ALLOC.into();
-                self.report(
-                    img,
-                    FormatError::BadValue {
-                        field: Field::HeadState,
-                        offset: state_at,
-                        found,
-                        expected,
-                    },
-                );
+            if head.state != HEAD_STATE_FREE {
+                self.out.visitor.head(index, &head);
             }
-            if head.state == HEAD_STATE_FREE {
-                continue;
-            }
-            self.visitor.head(index, &head);
-            if head.state != HEAD_STATE_ALLOC {
-                self.report(
-                    img,
-                    FormatError::BadHeadState {
-                        offset: state_at,
-                        found: head.state,
-                    },
-                );
+            if !head.check_state(index, head_at, |e| self.out.problem(img, e)) {
                 continue;
             }
             alloc_end = index + 1;
             for ns in 0..NS_MAX {
-                let link_at = head_at + (Head::OFF_RECS_OFFSET + ns * 8) as u64;
-                let first = head.recs_offset.get(ns).copied().unwrap_or_default();
-                self.chain(k, sb, index, &head, ns, link_at, first);
+                let first = head.check_link(ns, sb.total_ns, head_at, |e| self.out.problem(img, e));
+                if let Some(first) = first {
+                    self.chain(k, index, &head, ns, head_at, first);
+                }
             }
         }
-        if u64::from(header.used) < alloc_end as u64 {
-            let (found, expected) = (header.used.into(), alloc_end as u64);
-            self.report(
-                img,
-                FormatError::UsedMismatch {
-                    field: Field::HdrUsed,
-                    offset: at(SetHeader::OFF_USED),
-                    found,
-                    expected,
-                },
-            );
-        }
+        header.check_used(alloc_end, |e| self.out.problem(img, e));
     }
 
-    /// Walks the chain of namespace `ns` of `heads[index]`, whose first link `first` is
-    /// stored at `link_at`.
-    #[allow(clippy::too_many_arguments)]
+    /// Walks the chain of namespace `ns` of `heads[index]` (stored at `head_at`) whose first
+    /// link is `first`.
     fn chain(
         &mut self,
         k: usize,
-        sb: &Sb,
         index: usize,
         head: &Head,
         ns: usize,
-        link_at: u64,
+        head_at: u64,
         first: NvmpgOffset,
     ) {
         let img = Some(k);
-        if first.is_none() {
-            return;
-        }
-        if ns >= sb.total_ns as usize {
-            self.report(
-                img,
-                FormatError::BadValue {
-                    field: Field::HeadRecsOffset,
-                    offset: link_at,
-                    found: first.0,
-                    expected: 0,
-                },
-            );
-            return;
-        }
-        let expected_head = SetHeader::head_nvmpg_offset(index).unwrap_or_default();
+        let head_ptr = SetHeader::head_nvmpg_offset(index).unwrap_or_default();
         let mut chain: BlockSet = [0; SYSRECS_BLOCKS.div_ceil(8)];
-        let (mut ptr, mut link_at, mut field) = (first, link_at, Field::HeadRecsOffset);
+        let mut ptr = first;
+        let mut link_at = head_at + (Head::OFF_RECS_OFFSET + ns * 8) as u64;
+        let mut field = Field::HeadRecsOffset;
         while !ptr.is_none() {
-            let block = match RecsHeader::block_index(ptr, field, link_at) {
-                Ok(block) => block,
-                Err(e) => return self.report(img, e),
+            let blocks_seen = &mut self.blocks_seen;
+            let seen = |block| {
+                if test_and_set(&mut chain, block) {
+                    Seen::ThisChain
+                } else if test_and_set(blocks_seen, block) {
+                    Seen::OtherChain
+                } else {
+                    Seen::No
+                }
             };
-            if test_and_set(&mut chain, block) {
-                return self.report(
-                    img,
-                    FormatError::ChainCycle {
-                        offset: link_at,
-                        found: ptr.0,
-                    },
-                );
-            }
-            if test_and_set(&mut self.blocks_seen, block) {
-                return self.report(
-                    img,
-                    FormatError::RecsShared {
-                        offset: link_at,
-                        found: ptr.0,
-                    },
-                );
-            }
+            let report = |e| self.out.problem(img, e);
+            let Some(block) = RecsHeader::follow(ptr, field, link_at, seen, report) else {
+                return;
+            };
             let Some(at) = RecsHeader::block_offset(block) else {
                 return;
             };
@@ -438,76 +305,27 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
             let Ok(recs) = RecsHeader::decode(&raw) else {
                 return;
             };
-            self.visitor.recs(index, ns, at, &recs);
-            let off = |o: usize| at + o as u64;
-            if recs.magic != RECS_MAGIC {
-                return self.report(
-                    img,
-                    FormatError::BadMagic {
-                        field: Field::RecsMagic,
-                        offset: off(RecsHeader::OFF_MAGIC),
-                    },
-                );
-            }
-            if recs.uuid != head.uuid {
-                self.report(
-                    img,
-                    FormatError::UuidMismatch {
-                        field: Field::RecsUuid,
-                        offset: off(RecsHeader::OFF_UUID),
-                    },
-                );
-            }
-            if recs.head_offset != expected_head {
-                let (found, expected) = (recs.head_offset.0, expected_head.0);
-                self.report(
-                    img,
-                    FormatError::HeadOffsetMismatch {
-                        offset: off(RecsHeader::OFF_HEAD_OFFSET),
-                        found,
-                        expected,
-                    },
-                );
-            }
-            let max = RecsHeader::MAX_RECS as u64;
-            if u64::from(recs.size) != max {
-                let found = recs.size.into();
-                self.report(
-                    img,
-                    FormatError::BadValue {
-                        field: Field::RecsSize,
-                        offset: off(RecsHeader::OFF_SIZE),
-                        found,
-                        expected: max,
-                    },
-                );
+            self.out.visitor.recs(index, ns, at, &recs);
+            if !recs.check(at, &head.uuid, head_ptr, |e| self.out.problem(img, e)) {
+                return;
             }
             let Some(live) = self.records(k, index, ns, at) else {
                 return;
             };
-            if u64::from(recs.used) != live {
-                let found = recs.used.into();
-                self.report(
-                    img,
-                    FormatError::UsedMismatch {
-                        field: Field::RecsUsed,
-                        offset: off(RecsHeader::OFF_USED),
-                        found,
-                        expected: live,
-                    },
-                );
-            }
-            (ptr, link_at, field) = (
-                recs.next_offset,
-                off(RecsHeader::OFF_NEXT_OFFSET),
-                Field::RecsNextOffset,
-            );
+            recs.check_used(at, live, |e| self.out.problem(img, e));
+            ptr = recs.next_offset;
+            link_at = at + RecsHeader::OFF_NEXT_OFFSET as u64;
+            field = Field::RecsNextOffset;
         }
     }
 
-    /// Validates every slot of the recs block at `at` (chain of namespace `ns` of
-    /// `heads[index]`); returns the number of live records.
+    /// Checks every slot of the recs block at `at` (chain of namespace `ns` of
+    /// `heads[index]`) and keeps the sound records for the overlap check; returns the number
+    /// of live records.
     fn records(&mut self, k: usize, index: usize, ns: usize, at: u64) -> Option<u64> {
+        let ns_id = u8::try_from(ns).ok()?;
+        // Records of a namespace whose size is unknown cannot be checked for overlaps.
+        let pages_total = self.ns.get(ns).copied().flatten().map(|n| n.pages_total);
         let mut live = 0;
         for slot in 0..RecsHeader::MAX_RECS {
             let slot_at = at + RecsHeader::rec_off(slot)? as u64;
@@ -520,135 +338,46 @@ impl<I: Image + ?Sized, V: Visitor + ?Sized> Walk<'_, I, V> {
                 continue;
             }
             live += 1;
-            self.summary.records += 1;
-            self.visitor.rec(index, slot_at, rec);
-            if self.record(k, ns, slot_at, rec) {
+            self.out.summary.records += 1;
+            self.out.visitor.rec(index, slot_at, rec);
+            let sound = rec.check(slot_at, ns_id, pages_total, |e| {
+                self.out.problem(Some(k), e)
+            });
+            if sound && pages_total.is_some() {
                 self.keep(RecordRef { rec, at: slot_at });
             }
         }
         Some(live)
     }
 
-    /// Validates one live record of the chain of namespace `ns`; returns whether its range
-    /// is trustworthy enough for the overlap check.
-    fn record(&mut self, k: usize, ns: usize, offset: u64, rec: Rec) -> bool {
-        let img = Some(k);
-        if rec.reserved() != 0 {
-            self.report(
-                img,
-                FormatError::RecordReservedBits {
-                    offset,
-                    found: rec.0,
-                },
-            );
-        }
-        if rec.order() >= super::format::MAX_ORDER {
-            self.report(
-                img,
-                FormatError::RecordBadOrder {
-                    offset,
-                    found: rec.order(),
-                },
-            );
-            return false;
-        }
-        if usize::from(rec.ns_id()) != ns {
-            self.report(
-                img,
-                FormatError::RecordBadNs {
-                    offset,
-                    found: rec.ns_id(),
-                    expected: ns as u8,
-                },
-            );
-            return false;
-        }
-        let mut ok = true;
-        if rec.pgoff() & (rec.pages() - 1) != 0 {
-            self.report(
-                img,
-                FormatError::RecordMisaligned {
-                    offset,
-                    pgoff: rec.pgoff(),
-                    order: rec.order(),
-                },
-            );
-            ok = false;
-        }
-        if rec.pgoff() < FIRST_PAGE {
-            self.report(
-                img,
-                FormatError::RecordInReserved {
-                    offset,
-                    pgoff: rec.pgoff(),
-                    first: FIRST_PAGE,
-                },
-            );
-            ok = false;
-        }
-        let Some(Some(info)) = self.ns.get(ns).copied() else {
-            return false;
-        };
-        if rec.end() > info.pages_total {
-            self.report(
-                img,
-                FormatError::RecordPastEnd {
-                    offset,
-                    end: rec.end(),
-                    pages_total: info.pages_total,
-                },
-            );
-            ok = false;
-        }
-        ok
-    }
-
-    /// Keeps a valid record for the overlap check.
+    /// Keeps a sound record for the overlap check.
     fn keep(&mut self, rec: RecordRef) {
         let capacity = self.scratch.len();
         if let Some(slot) = self.scratch.get_mut(self.kept) {
             *slot = rec;
         } else if self.kept == capacity {
             let capacity = capacity as u64;
-            self.report(None, FormatError::ScratchExhausted { capacity });
+            self.out
+                .problem(None, FormatError::ScratchExhausted { capacity });
         }
         self.kept = self.kept.saturating_add(1);
     }
 
-    /// Reports every kept record that overlaps an earlier one and totals allocated pages.
+    /// Checks the kept records for overlaps ([`check_overlaps`]) and totals allocated pages.
     fn overlaps(&mut self, k: usize) {
         let kept = self.kept.min(self.scratch.len());
         let Some(recs) = self.scratch.get_mut(..kept) else {
             return;
         };
-        recs.sort_unstable_by_key(|r| (r.rec.ns_id(), r.rec.pgoff(), r.at));
-        // (namespace, end of the furthest-reaching range so far, where that range is stored)
-        let mut reach: Option<(u8, u64, u64)> = None;
-        for i in 0..kept {
-            let Some(r) = self.scratch.get(i).copied() else {
-                break;
-            };
-            let (ns, start, end) = (r.rec.ns_id(), r.rec.pgoff(), r.rec.end());
-            let counted = match reach {
-                Some((n, reach_end, other)) if n == ns && start < reach_end => {
-                    self.report(
-                        Some(k),
-                        FormatError::RecordOverlap {
-                            offset: r.at,
-                            other,
-                        },
-                    );
-                    end.saturating_sub(reach_end)
-                }
-                _ => end - start,
-            };
-            if let Some(total) = self.summary.allocated.get_mut(usize::from(ns)) {
-                *total += counted;
+        let mut added = [0u64; NS_MAX];
+        let report = |e| self.out.problem(Some(k), e);
+        check_overlaps(recs, report, |ns, pages| {
+            if let Some(total) = added.get_mut(usize::from(ns)) {
+                *total += pages;
             }
-            match reach {
-                Some((n, reach_end, _)) if n == ns && reach_end >= end => {}
-                _ => reach = Some((ns, end, r.at)),
-            }
+        });
+        for (total, pages) in self.out.summary.allocated.iter_mut().zip(added) {
+            *total += pages;
         }
     }
 }
@@ -665,10 +394,12 @@ pub fn walk<I: Image + ?Sized, V: Visitor + ?Sized>(
 ) -> Summary {
     let mut w = Walk {
         images,
-        visitor,
+        out: Out {
+            visitor,
+            summary: Summary::default(),
+        },
         scratch,
         kept: 0,
-        summary: Summary::default(),
         ns: [None; NS_MAX],
         blocks_seen: [0; SYSRECS_BLOCKS.div_ceil(8)],
     };
@@ -676,7 +407,7 @@ pub fn walk<I: Image + ?Sized, V: Visitor + ?Sized>(
         w.heads(k, &sb);
         w.overlaps(k);
     }
-    w.summary
+    w.out.summary
 }
 
 /// Checks a set of namespace images, calling `report` once per problem. Returns the totals;

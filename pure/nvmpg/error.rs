@@ -1,5 +1,6 @@
 //! The error of the nvm-pages allocator and its allocation lists, and its text.
 
+use super::buddy::BuddyError;
 use super::format::FormatError;
 use crate::pure::grow_vec::NoMem;
 use crate::pure::media::OutOfRange;
@@ -26,6 +27,16 @@ pub enum Error {
     Corrupt(FormatError),
     /// An access fell outside a namespace's mapping.
     Media,
+}
+
+impl From<BuddyError> for Error {
+    fn from(e: BuddyError) -> Self {
+        match e {
+            BuddyError::NoSpace => Error::NoSpace,
+            BuddyError::Invalid => Error::Invalid,
+            BuddyError::NoMem => Error::NoMem,
+        }
+    }
 }
 
 impl From<NoMem> for Error {

@@ -1,19 +1,30 @@
-//! On-media format of nvm-pages: constants, structure layouts and their little-endian
-//! encoding (`nvmpg_format.h` of the seed series).
+//! On-media format of nvm-pages (`nvmpg_format.h` of the seed series): constants, structure
+//! layouts with their little-endian encoding, and the rules the format puts on their values.
 //!
-//! Every structure is a small Rust struct with `decode(&[u8])` and `encode(&mut [u8])`.
-//! Both check the buffer length and never panic; the byte offset of every field is an
-//! associated `OFF_*` constant so persistent updates can store one field in place.
-//! Decoding does not judge values: a decoded structure may hold any bytes, and
-//! [`crate::pure::nvmpg::check`] reports what is wrong with them as [`FormatError`]s.
+//! Every structure is declared once, as a `layout!` table (`layout.rs`) of its fields and
+//! their byte offsets: the table gives the struct, `SIZE`, the `OFF_*` constant of every field
+//! (so persistent updates can store one field in place) and the decode and encode of its
+//! fixed part. `decode(&[u8])` and `encode(&mut [u8])` check the buffer length and never
+//! panic; `encode` leaves a short buffer untouched. Decoding does not judge values: a decoded
+//! structure may hold any bytes.
+//!
+//! The rules are the `check*` functions next to each structure ([`Sb::check`],
+//! [`SetHeader::check`], [`Head::check_state`], [`RecsHeader::follow`], [`RecsHeader::check`],
+//! [`Rec::check`], [`check_overlaps`], ...). Each rule is written once, and reports each
+//! problem through a callback as a [`FormatError`]: the offline checker
+//! ([`crate::pure::nvmpg::check`]) collects them all, the loaders of the allocator (`alloc.rs`,
+//! `reclist.rs`) take the first one as their error.
 //!
 //! All integers are little-endian. Offsets in errors are byte offsets inside a namespace when
-//! the error comes from the checker, and inside the given buffer when it comes from `decode`.
+//! the error comes from a rule, and inside the given buffer when it comes from `decode` or
+//! `encode`.
 
 use core::fmt;
 
 use crate::pure::crc64::Crc64;
-use crate::pure::le::{bytes_at, put, u32_at, u64_at};
+use crate::pure::layout::layout;
+use crate::pure::le::{put, u32_at, u64_at, Le};
+use crate::pure::sort::heapsort_by_key;
 
 /// Page size of the allocator (the only one the seed supports).
 pub const PAGE_SIZE: u32 = 4096;
@@ -555,13 +566,18 @@ fn truncated(field: Field, need: usize, have: usize) -> FormatError {
     }
 }
 
-/// Checks that `buf` holds `need` bytes before a structure is encoded into it, so a short
-/// buffer is left untouched.
-fn room(buf: &[u8], field: Field, need: usize) -> Result<(), FormatError> {
-    if buf.len() < need {
-        return Err(truncated(field, need, buf.len()));
-    }
-    Ok(())
+/// Runs rules for a loader, which stops at the first problem: `rules` gets the callback to
+/// report to, and the first problem it reports is the error (the later ones are dropped; the
+/// rules are pure, so running them to the end changes nothing). Otherwise returns what
+/// `rules` returned.
+pub(crate) fn first_problem<T>(
+    rules: impl FnOnce(&mut dyn FnMut(FormatError)) -> T,
+) -> Result<T, FormatError> {
+    let mut first = None;
+    let out = rules(&mut |e| {
+        first.get_or_insert(e);
+    });
+    first.map_or(Ok(out), Err)
 }
 
 /// Nvmpg offset: a 64-bit pointer with the namespace id in bits 63..61 and the byte offset
@@ -598,6 +614,19 @@ impl NvmpgOffset {
     /// Whether this is the "none" pointer.
     pub const fn is_none(self) -> bool {
         self.0 == 0
+    }
+}
+
+/// Stored as its u64.
+impl Le for NvmpgOffset {
+    const SIZE: usize = u64::SIZE;
+
+    fn read_le(buf: &[u8], off: usize) -> Option<Self> {
+        u64::read_le(buf, off).map(Self)
+    }
+
+    fn write_le(&self, buf: &mut [u8], off: usize) -> Option<()> {
+        self.0.write_le(buf, off)
     }
 }
 
@@ -685,101 +714,173 @@ impl Rec {
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
         put(buf, 0, &self.0.to_le_bytes()).ok_or(truncated(Field::Rec, Self::SIZE, buf.len()))
     }
+
+    /// The record rules, for a live record stored at byte `at` of namespace 0 in a chain of
+    /// namespace `ns`, whose size is `pages_total` pages when known. Calls `report` once per
+    /// broken rule, in this order: reserved bits clear, order below [`MAX_ORDER`], `ns_id` the
+    /// chain's, `pgoff` a multiple of the range's size, the range past the reserved first
+    /// [`START`] bytes, the range within `pages_total` (only when given). A bad order or
+    /// `ns_id` ends the check: the range means nothing then.
+    ///
+    /// Returns whether the range is sound (every rule but the reserved bits holds), so that it
+    /// can be checked for overlaps ([`check_overlaps`]) and made busy in a buddy.
+    pub fn check(
+        self,
+        at: u64,
+        ns: u8,
+        pages_total: Option<u64>,
+        mut report: impl FnMut(FormatError),
+    ) -> bool {
+        if self.reserved() != 0 {
+            report(FormatError::RecordReservedBits {
+                offset: at,
+                found: self.0,
+            });
+        }
+        if self.order() >= MAX_ORDER {
+            report(FormatError::RecordBadOrder {
+                offset: at,
+                found: self.order(),
+            });
+            return false;
+        }
+        if self.ns_id() != ns {
+            report(FormatError::RecordBadNs {
+                offset: at,
+                found: self.ns_id(),
+                expected: ns,
+            });
+            return false;
+        }
+        let mut sound = true;
+        if self.pgoff() & (self.pages() - 1) != 0 {
+            report(FormatError::RecordMisaligned {
+                offset: at,
+                pgoff: self.pgoff(),
+                order: self.order(),
+            });
+            sound = false;
+        }
+        if self.pgoff() < FIRST_PAGE {
+            report(FormatError::RecordInReserved {
+                offset: at,
+                pgoff: self.pgoff(),
+                first: FIRST_PAGE,
+            });
+            sound = false;
+        }
+        if let Some(pages_total) = pages_total.filter(|&total| self.end() > total) {
+            report(FormatError::RecordPastEnd {
+                offset: at,
+                end: self.end(),
+                pages_total,
+            });
+            sound = false;
+        }
+        sound
+    }
 }
 
-/// `struct bch_nvmpg_sb` (fixed part; `d[]` is read separately): at [`SB_OFFSET`] of every
-/// namespace.
+/// A live record and where it is stored (byte offset of its slot in namespace 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Sb {
-    /// bch_crc64 over bytes `[8, 232 + keys * 8)`.
-    pub csum: u64,
-    /// Byte offset of this sb ([`SB_OFFSET`]).
-    pub sb_offset: u64,
-    /// Start of the namespace's usable range (0: unused by the seed).
-    pub ns_start: u64,
-    /// Format version.
-    pub version: u64,
-    /// [`NVMPG_MAGIC`].
-    pub magic: [u8; 16],
-    /// This namespace's uuid.
-    pub uuid: [u8; 16],
-    /// [`PAGE_SIZE`].
-    pub page_size: u32,
-    /// Namespaces in the set.
-    pub total_ns: u32,
-    /// This namespace's id; 0 holds the set header.
-    pub this_ns: u32,
-    /// Which set the namespace belongs to (union with the u64 `set_magic`).
-    pub set_uuid: [u8; 16],
-    /// Flags (none defined).
-    pub flags: u64,
-    /// Sequence number (unused by the seed).
-    pub seq: u64,
-    /// Compatible features.
-    pub feature_compat: u64,
-    /// Incompatible features (none defined).
-    pub feature_incompat: u64,
-    /// Read-only compatible features.
-    pub feature_ro_compat: u64,
-    /// Byte offset of the first allocatable page ([`START`]).
-    pub pages_offset: u64,
-    /// Pages of the namespace covered by the allocator, counted from its start.
-    pub pages_total: u64,
-    /// Reserved.
-    pub pad: [u64; 8],
-    /// Nvmpg offset of the set header (on namespace 0).
-    pub set_header_offset: NvmpgOffset,
-    /// Count of u64 in `d[]`.
-    pub keys: u32,
+pub struct RecordRef {
+    /// The record.
+    pub rec: Rec,
+    /// Byte offset of its slot.
+    pub at: u64,
+}
+
+/// The overlap rule: no two records cover a common page. `recs` are sound records (see
+/// [`Rec::check`]) of any namespaces; they are sorted by (namespace, first page, slot offset)
+/// and each record that starts before the end of an earlier record of its namespace is
+/// reported as [`FormatError::RecordOverlap`], naming the earlier record that reaches
+/// furthest. `pages(ns, n)` is called once per record with the pages it adds to its
+/// namespace's total (pages covered twice count once).
+pub fn check_overlaps(
+    recs: &mut [RecordRef],
+    mut report: impl FnMut(FormatError),
+    mut pages: impl FnMut(u8, u64),
+) {
+    heapsort_by_key(recs, |r| (r.rec.ns_id(), r.rec.pgoff(), r.at));
+    // (namespace, end of the furthest-reaching range so far, where that range is stored)
+    let mut reach: Option<(u8, u64, u64)> = None;
+    for r in recs.iter() {
+        let (ns, start, end) = (r.rec.ns_id(), r.rec.pgoff(), r.rec.end());
+        let added = match reach {
+            Some((n, reach_end, other)) if n == ns && start < reach_end => {
+                report(FormatError::RecordOverlap {
+                    offset: r.at,
+                    other,
+                });
+                end.saturating_sub(reach_end)
+            }
+            _ => end - start,
+        };
+        pages(ns, added);
+        match reach {
+            Some((n, reach_end, _)) if n == ns && reach_end >= end => {}
+            _ => reach = Some((ns, end, r.at)),
+        }
+    }
+}
+
+layout! {
+    /// `struct bch_nvmpg_sb` (fixed part; `d[]` is read separately): at [`SB_OFFSET`] of every
+    /// namespace.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct Sb: 232 bytes {
+        /// bch_crc64 over bytes `[8, 232 + keys * 8)`.
+        pub csum: u64 => OFF_CSUM = 0,
+        /// Byte offset of this sb ([`SB_OFFSET`]).
+        pub sb_offset: u64 => OFF_SB_OFFSET = 8,
+        /// Start of the namespace's usable range (0: unused by the seed).
+        pub ns_start: u64 => OFF_NS_START = 16,
+        /// Format version.
+        pub version: u64 => OFF_VERSION = 24,
+        /// [`NVMPG_MAGIC`].
+        pub magic: [u8; 16] => OFF_MAGIC = 32,
+        /// This namespace's uuid.
+        pub uuid: [u8; 16] => OFF_UUID = 48,
+        /// [`PAGE_SIZE`].
+        pub page_size: u32 => OFF_PAGE_SIZE = 64,
+        /// Namespaces in the set.
+        pub total_ns: u32 => OFF_TOTAL_NS = 68,
+        /// This namespace's id; 0 holds the set header.
+        pub this_ns: u32 => OFF_THIS_NS = 72,
+        /// Alignment padding.
+        zeroed[4] => 76,
+        /// Which set the namespace belongs to (union with the u64 `set_magic`).
+        pub set_uuid: [u8; 16] => OFF_SET_UUID = 80,
+        /// Flags (none defined).
+        pub flags: u64 => OFF_FLAGS = 96,
+        /// Sequence number (unused by the seed).
+        pub seq: u64 => OFF_SEQ = 104,
+        /// Compatible features.
+        pub feature_compat: u64 => OFF_FEATURE_COMPAT = 112,
+        /// Incompatible features (none defined).
+        pub feature_incompat: u64 => OFF_FEATURE_INCOMPAT = 120,
+        /// Read-only compatible features.
+        pub feature_ro_compat: u64 => OFF_FEATURE_RO_COMPAT = 128,
+        /// Byte offset of the first allocatable page ([`START`]).
+        pub pages_offset: u64 => OFF_PAGES_OFFSET = 136,
+        /// Pages of the namespace covered by the allocator, counted from its start.
+        pub pages_total: u64 => OFF_PAGES_TOTAL = 144,
+        /// Reserved.
+        pub pad: [u64; 8] => OFF_PAD = 152,
+        /// Nvmpg offset of the set header (on namespace 0).
+        pub set_header_offset: NvmpgOffset => OFF_SET_HEADER_OFFSET = 216,
+        /// Count of u64 in `d[]`.
+        pub keys: u32 => OFF_KEYS = 224,
+        /// Alignment padding.
+        zeroed[4] => 228,
+    }
 }
 
 impl Sb {
-    /// Bytes of the fixed part (`d[]` follows it).
-    pub const SIZE: usize = 232;
     /// Largest `keys` such that `d[]` stays inside the sb's 4 KiB page.
     pub const MAX_KEYS: u32 = ((RECLIST_HEAD_OFFSET - SB_OFFSET) as usize - Self::SIZE) as u32 / 8;
-    /// Offset of `csum`.
-    pub const OFF_CSUM: usize = 0;
-    /// Offset of `sb_offset`.
-    pub const OFF_SB_OFFSET: usize = 8;
-    /// Offset of `ns_start`.
-    pub const OFF_NS_START: usize = 16;
-    /// Offset of `version`.
-    pub const OFF_VERSION: usize = 24;
-    /// Offset of `magic`.
-    pub const OFF_MAGIC: usize = 32;
-    /// Offset of `uuid`.
-    pub const OFF_UUID: usize = 48;
-    /// Offset of `page_size`.
-    pub const OFF_PAGE_SIZE: usize = 64;
-    /// Offset of `total_ns`.
-    pub const OFF_TOTAL_NS: usize = 68;
-    /// Offset of `this_ns`.
-    pub const OFF_THIS_NS: usize = 72;
-    /// Offset of `set_uuid` (after 4 bytes of alignment padding).
-    pub const OFF_SET_UUID: usize = 80;
-    /// Offset of `flags`.
-    pub const OFF_FLAGS: usize = 96;
-    /// Offset of `seq`.
-    pub const OFF_SEQ: usize = 104;
-    /// Offset of `feature_compat`.
-    pub const OFF_FEATURE_COMPAT: usize = 112;
-    /// Offset of `feature_incompat`.
-    pub const OFF_FEATURE_INCOMPAT: usize = 120;
-    /// Offset of `feature_ro_compat`.
-    pub const OFF_FEATURE_RO_COMPAT: usize = 128;
-    /// Offset of `pages_offset`.
-    pub const OFF_PAGES_OFFSET: usize = 136;
-    /// Offset of `pages_total`.
-    pub const OFF_PAGES_TOTAL: usize = 144;
-    /// Offset of `pad[8]`.
-    pub const OFF_PAD: usize = 152;
-    /// Offset of `set_header_offset`.
-    pub const OFF_SET_HEADER_OFFSET: usize = 216;
-    /// Offset of `keys` (followed by 4 bytes of alignment padding).
-    pub const OFF_KEYS: usize = 224;
-    /// Offset of `d[]`.
-    pub const OFF_D: usize = 232;
+    /// Offset of `d[]`, right after the fixed part.
+    pub const OFF_D: usize = Self::SIZE;
     /// First byte covered by `csum`.
     pub const CSUM_START: usize = 8;
 
@@ -806,6 +907,30 @@ impl Sb {
             set_header_offset: NvmpgOffset(RECLIST_HEAD_OFFSET),
             ..Self::default()
         }
+    }
+
+    /// Reads the fixed part of an sb.
+    pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
+        Self::decode_fixed(buf).ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))
+    }
+
+    /// Writes the fixed part (alignment padding zeroed, `csum` as stored in `self`).
+    pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
+        self.encode_fixed(buf)
+            .ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))
+    }
+
+    /// Writes the fixed part, then computes `csum` over what `buf` holds (its `d[]` must
+    /// already be in place) and stores it. Returns the csum.
+    pub fn encode_sealed(&self, buf: &mut [u8]) -> Result<u64, FormatError> {
+        self.encode(buf)?;
+        let csum = Self::compute_csum(buf)?;
+        put(buf, Self::OFF_CSUM, &csum.to_le_bytes()).ok_or(truncated(
+            Field::Sb,
+            Self::SIZE,
+            buf.len(),
+        ))?;
+        Ok(csum)
     }
 
     /// End of the bytes covered by `csum` for a given `keys` (`232 + keys * 8`), if it fits in
@@ -859,9 +984,69 @@ impl Sb {
         Some(crc.finish())
     }
 
-    /// Checks every rule on the sb's fields except the magic and the checksum (which the
-    /// caller checks with the raw bytes), for a namespace of `ns_bytes` bytes, and calls
-    /// `report` once per broken rule, in a fixed order. Offsets are absolute in the namespace.
+    /// The sb rules, for the sb at [`SB_OFFSET`] of a namespace of `ns_bytes` bytes whose fixed
+    /// part, as read, is `fixed` (the checksum covers its padding too). Calls `report` once per
+    /// broken rule, in a fixed order: the magic, `keys`, the checksum, then
+    /// [`Sb::check_fields`]. Offsets are absolute in the namespace.
+    ///
+    /// Without the magic the namespace holds no nvm-pages sb: nothing else is checked and the
+    /// result is `false`. With a `keys` too large the checksum is not computed. The checksum
+    /// reads `d[]` through `read(offset, buf)` (byte offset in the namespace); a failed read
+    /// is reported as [`FormatError::Truncated`] and the checksum is not compared.
+    pub fn check(
+        &self,
+        fixed: &[u8],
+        ns_bytes: u64,
+        mut read: impl FnMut(u64, &mut [u8]) -> bool,
+        mut report: impl FnMut(FormatError),
+    ) -> bool {
+        let at = |off: usize| SB_OFFSET + off as u64;
+        if self.magic != NVMPG_MAGIC {
+            report(FormatError::BadMagic {
+                field: Field::SbMagic,
+                offset: at(Self::OFF_MAGIC),
+            });
+            return false;
+        }
+        if Self::csum_end(self.keys).is_none() {
+            report(FormatError::TooLarge {
+                field: Field::SbKeys,
+                offset: at(Self::OFF_KEYS),
+                found: self.keys.into(),
+                max: Self::MAX_KEYS.into(),
+            });
+        } else {
+            let mut failed = None;
+            let csum = Self::csum_with(fixed, self.keys, |pos, piece| {
+                let ok = read(at(pos), piece);
+                if !ok {
+                    failed = Some((at(pos), piece.len() as u64));
+                }
+                ok
+            });
+            match (csum, failed) {
+                (Some(expected), _) if expected != self.csum => report(FormatError::BadCsum {
+                    offset: at(Self::OFF_CSUM),
+                    found: self.csum,
+                    expected,
+                }),
+                (None, Some((offset, need))) => report(FormatError::Truncated {
+                    field: Field::Sb,
+                    offset,
+                    need,
+                    have: ns_bytes.saturating_sub(offset),
+                }),
+                _ => {}
+            }
+        }
+        self.check_fields(ns_bytes, &mut report);
+        true
+    }
+
+    /// Checks every rule on the sb's fields except the magic and the checksum (which
+    /// [`Sb::check`] checks with the raw bytes first), for a namespace of `ns_bytes` bytes, and
+    /// calls `report` once per broken rule, in a fixed order. Offsets are absolute in the
+    /// namespace.
     pub fn check_fields(&self, ns_bytes: u64, mut report: impl FnMut(FormatError)) {
         let at = |off: usize| SB_OFFSET + off as u64;
         if self.version > SB_VERSION_MAX {
@@ -871,10 +1056,9 @@ impl Sb {
             });
         }
         if self.page_size != PAGE_SIZE {
-            let found = self.page_size;
             report(FormatError::BadPageSize {
                 offset: at(Self::OFF_PAGE_SIZE),
-                found,
+                found: self.page_size,
             });
         }
         if self.total_ns == 0 || self.total_ns as usize > NS_MAX {
@@ -883,11 +1067,10 @@ impl Sb {
                 found: self.total_ns,
             });
         } else if self.this_ns >= self.total_ns {
-            let (found, total_ns) = (self.this_ns, self.total_ns);
             report(FormatError::BadThisNs {
                 offset: at(Self::OFF_THIS_NS),
-                found,
-                total_ns,
+                found: self.this_ns,
+                total_ns: self.total_ns,
             });
         }
         let fixed = [
@@ -949,131 +1132,52 @@ impl Sb {
         }
     }
 
-    /// Reads the fixed part of an sb.
-    pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
-        Self::parse(buf).ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))
-    }
-
-    fn parse(b: &[u8]) -> Option<Self> {
-        // The struct ends with alignment padding after `keys`.
-        b.get(..Self::SIZE)?;
-        let mut pad = [0u64; 8];
-        for (i, p) in pad.iter_mut().enumerate() {
-            *p = u64_at(b, Self::OFF_PAD + i * 8)?;
+    /// The set rule: every namespace of a set repeats the `set_uuid` and `total_ns` of the
+    /// others (`set_uuid` and `total_ns` here are those of a namespace already met). Calls
+    /// `report` once per field that differs.
+    pub fn check_set(
+        &self,
+        set_uuid: &[u8; 16],
+        total_ns: u32,
+        mut report: impl FnMut(FormatError),
+    ) {
+        let at = |off: usize| SB_OFFSET + off as u64;
+        if self.set_uuid != *set_uuid {
+            report(FormatError::UuidMismatch {
+                field: Field::SbSetUuid,
+                offset: at(Self::OFF_SET_UUID),
+            });
         }
-        Some(Self {
-            csum: u64_at(b, Self::OFF_CSUM)?,
-            sb_offset: u64_at(b, Self::OFF_SB_OFFSET)?,
-            ns_start: u64_at(b, Self::OFF_NS_START)?,
-            version: u64_at(b, Self::OFF_VERSION)?,
-            magic: bytes_at(b, Self::OFF_MAGIC)?,
-            uuid: bytes_at(b, Self::OFF_UUID)?,
-            page_size: u32_at(b, Self::OFF_PAGE_SIZE)?,
-            total_ns: u32_at(b, Self::OFF_TOTAL_NS)?,
-            this_ns: u32_at(b, Self::OFF_THIS_NS)?,
-            set_uuid: bytes_at(b, Self::OFF_SET_UUID)?,
-            flags: u64_at(b, Self::OFF_FLAGS)?,
-            seq: u64_at(b, Self::OFF_SEQ)?,
-            feature_compat: u64_at(b, Self::OFF_FEATURE_COMPAT)?,
-            feature_incompat: u64_at(b, Self::OFF_FEATURE_INCOMPAT)?,
-            feature_ro_compat: u64_at(b, Self::OFF_FEATURE_RO_COMPAT)?,
-            pages_offset: u64_at(b, Self::OFF_PAGES_OFFSET)?,
-            pages_total: u64_at(b, Self::OFF_PAGES_TOTAL)?,
-            pad,
-            set_header_offset: NvmpgOffset(u64_at(b, Self::OFF_SET_HEADER_OFFSET)?),
-            keys: u32_at(b, Self::OFF_KEYS)?,
-        })
-    }
-
-    /// Writes the fixed part (alignment padding zeroed, `csum` as stored in `self`).
-    pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
-        room(buf, Field::Sb, Self::SIZE)?;
-        self.emit(buf)
-            .ok_or(truncated(Field::Sb, Self::SIZE, buf.len()))
-    }
-
-    fn emit(&self, b: &mut [u8]) -> Option<()> {
-        put(b, Self::OFF_CSUM, &self.csum.to_le_bytes())?;
-        put(b, Self::OFF_SB_OFFSET, &self.sb_offset.to_le_bytes())?;
-        put(b, Self::OFF_NS_START, &self.ns_start.to_le_bytes())?;
-        put(b, Self::OFF_VERSION, &self.version.to_le_bytes())?;
-        put(b, Self::OFF_MAGIC, &self.magic)?;
-        put(b, Self::OFF_UUID, &self.uuid)?;
-        put(b, Self::OFF_PAGE_SIZE, &self.page_size.to_le_bytes())?;
-        put(b, Self::OFF_TOTAL_NS, &self.total_ns.to_le_bytes())?;
-        put(b, Self::OFF_THIS_NS, &self.this_ns.to_le_bytes())?;
-        put(b, Self::OFF_THIS_NS + 4, &[0; 4])?;
-        put(b, Self::OFF_SET_UUID, &self.set_uuid)?;
-        put(b, Self::OFF_FLAGS, &self.flags.to_le_bytes())?;
-        put(b, Self::OFF_SEQ, &self.seq.to_le_bytes())?;
-        put(
-            b,
-            Self::OFF_FEATURE_COMPAT,
-            &self.feature_compat.to_le_bytes(),
-        )?;
-        put(
-            b,
-            Self::OFF_FEATURE_INCOMPAT,
-            &self.feature_incompat.to_le_bytes(),
-        )?;
-        put(
-            b,
-            Self::OFF_FEATURE_RO_COMPAT,
-            &self.feature_ro_compat.to_le_bytes(),
-        )?;
-        put(b, Self::OFF_PAGES_OFFSET, &self.pages_offset.to_le_bytes())?;
-        put(b, Self::OFF_PAGES_TOTAL, &self.pages_total.to_le_bytes())?;
-        for (i, p) in self.pad.iter().enumerate() {
-            put(b, Self::OFF_PAD + i * 8, &p.to_le_bytes())?;
+        if self.total_ns != total_ns {
+            report(FormatError::BadValue {
+                field: Field::SbTotalNs,
+                offset: at(Self::OFF_TOTAL_NS),
+                found: self.total_ns.into(),
+                expected: total_ns.into(),
+            });
         }
-        put(
-            b,
-            Self::OFF_SET_HEADER_OFFSET,
-            &self.set_header_offset.0.to_le_bytes(),
-        )?;
-        put(b, Self::OFF_KEYS, &self.keys.to_le_bytes())?;
-        put(b, Self::OFF_KEYS + 4, &[0; 4])
-    }
-
-    /// Writes the fixed part, then computes `csum` over what `buf` holds (its `d[]` must
-    /// already be in place) and stores it. Returns the csum.
-    pub fn encode_sealed(&self, buf: &mut [u8]) -> Result<u64, FormatError> {
-        self.encode(buf)?;
-        let csum = Self::compute_csum(buf)?;
-        put(buf, Self::OFF_CSUM, &csum.to_le_bytes()).ok_or(truncated(
-            Field::Sb,
-            Self::SIZE,
-            buf.len(),
-        ))?;
-        Ok(csum)
     }
 }
 
-/// `struct bch_nvmpg_set_header` (fixed part; the heads are read one by one): 8 KiB at
-/// [`RECLIST_HEAD_OFFSET`] of namespace 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct SetHeader {
-    /// Capacity of `heads[]` ([`SetHeader::MAX_HEADS`]).
-    pub size: u32,
-    /// Heads handed out so far (append-only).
-    pub used: u32,
-    /// Reserved.
-    pub pad: [u64; 4],
+layout! {
+    /// `struct bch_nvmpg_set_header` (fixed part; the heads are read one by one): 8 KiB at
+    /// [`RECLIST_HEAD_OFFSET`] of namespace 0.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct SetHeader: 40 bytes {
+        /// Capacity of `heads[]` ([`SetHeader::MAX_HEADS`]).
+        pub size: u32 => OFF_SIZE = 0,
+        /// Heads handed out so far (append-only).
+        pub used: u32 => OFF_USED = 4,
+        /// Reserved.
+        pub pad: [u64; 4] => OFF_PAD = 8,
+    }
 }
 
 impl SetHeader {
     /// Bytes of the whole on-media structure.
     pub const BLOCK_SIZE: usize = 8192;
-    /// Bytes of the fixed part.
-    pub const SIZE: usize = 40;
-    /// Offset of `size`.
-    pub const OFF_SIZE: usize = 0;
-    /// Offset of `used`.
-    pub const OFF_USED: usize = 4;
-    /// Offset of `_pad[4]`.
-    pub const OFF_PAD: usize = 8;
-    /// Offset of `heads[]`.
-    pub const OFF_HEADS: usize = 40;
+    /// Offset of `heads[]`, right after the fixed part.
+    pub const OFF_HEADS: usize = Self::SIZE;
     /// `BCH_NVMPG_MAX_HEADS`: heads that fit in the block (67).
     pub const MAX_HEADS: usize = (Self::BLOCK_SIZE - Self::OFF_HEADS) / Head::SIZE;
 
@@ -1095,67 +1199,72 @@ impl SetHeader {
 
     /// Reads the fixed part.
     pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
-        Self::parse(buf).ok_or(truncated(Field::SetHeader, Self::SIZE, buf.len()))
-    }
-
-    fn parse(b: &[u8]) -> Option<Self> {
-        let mut pad = [0u64; 4];
-        for (i, p) in pad.iter_mut().enumerate() {
-            *p = u64_at(b, Self::OFF_PAD + i * 8)?;
-        }
-        Some(Self {
-            size: u32_at(b, Self::OFF_SIZE)?,
-            used: u32_at(b, Self::OFF_USED)?,
-            pad,
-        })
+        Self::decode_fixed(buf).ok_or(truncated(Field::SetHeader, Self::SIZE, buf.len()))
     }
 
     /// Writes the fixed part.
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
-        room(buf, Field::SetHeader, Self::SIZE)?;
-        self.emit(buf)
+        self.encode_fixed(buf)
             .ok_or(truncated(Field::SetHeader, Self::SIZE, buf.len()))
     }
 
-    fn emit(&self, b: &mut [u8]) -> Option<()> {
-        put(b, Self::OFF_SIZE, &self.size.to_le_bytes())?;
-        put(b, Self::OFF_USED, &self.used.to_le_bytes())?;
-        for (i, p) in self.pad.iter().enumerate() {
-            put(b, Self::OFF_PAD + i * 8, &p.to_le_bytes())?;
+    /// The set header rules (at [`RECLIST_HEAD_OFFSET`] of namespace 0): `size` is
+    /// [`SetHeader::MAX_HEADS`] and `used` at most that. Calls `report` once per broken rule.
+    pub fn check(&self, mut report: impl FnMut(FormatError)) {
+        let at = |off: usize| RECLIST_HEAD_OFFSET + off as u64;
+        let max = Self::MAX_HEADS as u64;
+        if u64::from(self.size) != max {
+            report(FormatError::BadValue {
+                field: Field::HdrSize,
+                offset: at(Self::OFF_SIZE),
+                found: self.size.into(),
+                expected: max,
+            });
         }
-        Some(())
+        if u64::from(self.used) > max {
+            report(FormatError::TooLarge {
+                field: Field::HdrUsed,
+                offset: at(Self::OFF_USED),
+                found: self.used.into(),
+                max,
+            });
+        }
+    }
+
+    /// The rule between `used` and the heads: no head at or past `used` is ALLOC, i.e. `used`
+    /// is at least `alloc_end`, the index after the last ALLOC head. The loader reads only the
+    /// heads below `used`, so only the offline checker, which reads them all, applies it.
+    pub fn check_used(&self, alloc_end: usize, mut report: impl FnMut(FormatError)) {
+        if u64::from(self.used) < alloc_end as u64 {
+            report(FormatError::UsedMismatch {
+                field: Field::HdrUsed,
+                offset: RECLIST_HEAD_OFFSET + Self::OFF_USED as u64,
+                found: self.used.into(),
+                expected: alloc_end as u64,
+            });
+        }
     }
 }
 
-/// `struct bch_nvmpg_head`: one requester's entry in the set header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Head {
-    /// The requester's uuid (bcache: the cache set uuid).
-    pub uuid: [u8; 16],
-    /// Optional human-readable name, NUL-padded.
-    pub label: [u8; LBL_SIZE],
-    /// [`HEAD_STATE_FREE`] or [`HEAD_STATE_ALLOC`].
-    pub state: u32,
-    /// Flags (none defined).
-    pub flags: u32,
-    /// Per namespace: nvmpg offset of the first recs block of the requester's records there.
-    pub recs_offset: [NvmpgOffset; NS_MAX],
+layout! {
+    /// `struct bch_nvmpg_head`: one requester's entry in the set header.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct Head: 120 bytes {
+        /// The requester's uuid (bcache: the cache set uuid).
+        pub uuid: [u8; 16] => OFF_UUID = 0,
+        /// Optional human-readable name, NUL-padded.
+        pub label: [u8; LBL_SIZE] => OFF_LABEL = 16,
+        /// [`HEAD_STATE_FREE`] or [`HEAD_STATE_ALLOC`].
+        pub state: u32 => OFF_STATE = 48,
+        /// Flags (none defined).
+        pub flags: u32 => OFF_FLAGS = 52,
+        /// Per namespace: nvmpg offset of the first recs block of the requester's records
+        /// there (entry `ns` is at `OFF_RECS_OFFSET + 8 * ns`).
+        pub recs_offset: [NvmpgOffset; NS_MAX] => OFF_RECS_OFFSET = 56,
+    }
 }
 
 impl Head {
-    /// Bytes of a head.
-    pub const SIZE: usize = 120;
-    /// Offset of `uuid`.
-    pub const OFF_UUID: usize = 0;
-    /// Offset of `label`.
-    pub const OFF_LABEL: usize = 16;
-    /// Offset of `state`.
-    pub const OFF_STATE: usize = 48;
-    /// Offset of `flags`.
-    pub const OFF_FLAGS: usize = 52;
-    /// Offset of `recs_offset[0]`; entry `n` is 8 bytes further per namespace.
-    pub const OFF_RECS_OFFSET: usize = 56;
-
     /// `heads[0]` as format writes it: the allocator's own head, owned by the set uuid, with
     /// its chain on namespace 0 starting at the first recs block.
     pub fn sys_alloc(set_uuid: [u8; 16]) -> Self {
@@ -1179,83 +1288,104 @@ impl Head {
 
     /// Reads a head.
     pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
-        Self::parse(buf).ok_or(truncated(Field::Head, Self::SIZE, buf.len()))
-    }
-
-    fn parse(b: &[u8]) -> Option<Self> {
-        let mut recs_offset = [NvmpgOffset::NONE; NS_MAX];
-        for (i, r) in recs_offset.iter_mut().enumerate() {
-            *r = NvmpgOffset(u64_at(b, Self::OFF_RECS_OFFSET + i * 8)?);
-        }
-        Some(Self {
-            uuid: bytes_at(b, Self::OFF_UUID)?,
-            label: bytes_at(b, Self::OFF_LABEL)?,
-            state: u32_at(b, Self::OFF_STATE)?,
-            flags: u32_at(b, Self::OFF_FLAGS)?,
-            recs_offset,
-        })
+        Self::decode_fixed(buf).ok_or(truncated(Field::Head, Self::SIZE, buf.len()))
     }
 
     /// Writes a head.
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
-        room(buf, Field::Head, Self::SIZE)?;
-        self.emit(buf)
+        self.encode_fixed(buf)
             .ok_or(truncated(Field::Head, Self::SIZE, buf.len()))
     }
 
-    fn emit(&self, b: &mut [u8]) -> Option<()> {
-        put(b, Self::OFF_UUID, &self.uuid)?;
-        put(b, Self::OFF_LABEL, &self.label)?;
-        put(b, Self::OFF_STATE, &self.state.to_le_bytes())?;
-        put(b, Self::OFF_FLAGS, &self.flags.to_le_bytes())?;
-        for (i, r) in self.recs_offset.iter().enumerate() {
-            put(b, Self::OFF_RECS_OFFSET + i * 8, &r.0.to_le_bytes())?;
+    /// The head state rules, for `heads[index]` stored at byte `at` of namespace 0:
+    /// `heads[0]`, the allocator's own, is ALLOC, and every state is FREE or ALLOC. Calls
+    /// `report` once per broken rule. Returns whether the head is an owner (ALLOC), whose
+    /// chains are to be walked.
+    pub fn check_state(&self, index: usize, at: u64, mut report: impl FnMut(FormatError)) -> bool {
+        let offset = at + Self::OFF_STATE as u64;
+        if index == 0 && self.state != HEAD_STATE_ALLOC {
+            report(FormatError::BadValue {
+                field: Field::HeadState,
+                offset,
+                found: self.state.into(),
+                expected: HEAD_STATE_ALLOC.into(),
+            });
         }
-        Some(())
+        match self.state {
+            HEAD_STATE_ALLOC => true,
+            HEAD_STATE_FREE => false,
+            found => {
+                report(FormatError::BadHeadState { offset, found });
+                false
+            }
+        }
+    }
+
+    /// The rule on `recs_offset[ns]` of an owner head stored at byte `at` of namespace 0, in
+    /// a set of `total_ns` namespaces: a namespace outside the set has no chain. Calls
+    /// `report` if it has one. Returns the first link of the chain to walk, if any.
+    pub fn check_link(
+        &self,
+        ns: usize,
+        total_ns: u32,
+        at: u64,
+        mut report: impl FnMut(FormatError),
+    ) -> Option<NvmpgOffset> {
+        let first = self.recs_offset.get(ns).copied().unwrap_or_default();
+        if first.is_none() {
+            return None;
+        }
+        if ns >= total_ns as usize {
+            report(FormatError::BadValue {
+                field: Field::HeadRecsOffset,
+                offset: at + (Self::OFF_RECS_OFFSET + ns * 8) as u64,
+                found: first.0,
+                expected: 0,
+            });
+            return None;
+        }
+        Some(first)
     }
 }
 
-/// `struct bch_nvmpg_recs` (fixed part; the records are read one by one): an 8 KiB link of
-/// a requester's chain of records, in the area `[SYSRECS_OFFSET, START)` of namespace 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RecsHeader {
-    /// Nvmpg offset of the owning head.
-    pub head_offset: NvmpgOffset,
-    /// Nvmpg offset of the next block of the chain, none at the end.
-    pub next_offset: NvmpgOffset,
-    /// [`RECS_MAGIC`].
-    pub magic: [u8; 16],
-    /// Same as the owning head's uuid.
-    pub uuid: [u8; 16],
-    /// Capacity of `recs[]` ([`RecsHeader::MAX_RECS`]).
-    pub size: u32,
-    /// Live (non-empty) records.
-    pub used: u32,
-    /// Reserved.
-    pub pad: [u64; 4],
+/// Where a walk of the allocation lists met a recs block before (see [`RecsHeader::follow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Not yet.
+    No,
+    /// In the chain being walked.
+    ThisChain,
+    /// In another chain.
+    OtherChain,
+}
+
+layout! {
+    /// `struct bch_nvmpg_recs` (fixed part; the records are read one by one): an 8 KiB link
+    /// of a requester's chain of records, in the area `[SYSRECS_OFFSET, START)` of namespace 0.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct RecsHeader: 88 bytes {
+        /// Nvmpg offset of the owning head.
+        pub head_offset: NvmpgOffset => OFF_HEAD_OFFSET = 0,
+        /// Nvmpg offset of the next block of the chain, none at the end.
+        pub next_offset: NvmpgOffset => OFF_NEXT_OFFSET = 8,
+        /// [`RECS_MAGIC`].
+        pub magic: [u8; 16] => OFF_MAGIC = 16,
+        /// Same as the owning head's uuid.
+        pub uuid: [u8; 16] => OFF_UUID = 32,
+        /// Capacity of `recs[]` ([`RecsHeader::MAX_RECS`]).
+        pub size: u32 => OFF_SIZE = 48,
+        /// Live (non-empty) records.
+        pub used: u32 => OFF_USED = 52,
+        /// Reserved.
+        pub pad: [u64; 4] => OFF_PAD = 56,
+    }
 }
 
 impl RecsHeader {
     /// Bytes of the whole on-media block.
     pub const BLOCK_SIZE: usize = 8192;
-    /// Bytes of the fixed part.
-    pub const SIZE: usize = 88;
-    /// Offset of `head_offset`.
-    pub const OFF_HEAD_OFFSET: usize = 0;
-    /// Offset of `next_offset`.
-    pub const OFF_NEXT_OFFSET: usize = 8;
-    /// Offset of `magic`.
-    pub const OFF_MAGIC: usize = 16;
-    /// Offset of `uuid`.
-    pub const OFF_UUID: usize = 32;
-    /// Offset of `size`.
-    pub const OFF_SIZE: usize = 48;
-    /// Offset of `used`.
-    pub const OFF_USED: usize = 52;
-    /// Offset of `_pad[4]`.
-    pub const OFF_PAD: usize = 56;
-    /// Offset of `recs[]`.
-    pub const OFF_RECS: usize = 88;
+    /// Offset of `recs[]`, right after the fixed part.
+    pub const OFF_RECS: usize = Self::SIZE;
     /// `BCH_NVMPG_MAX_RECS`: records that fit in a block (1013).
     pub const MAX_RECS: usize = (Self::BLOCK_SIZE - Self::OFF_RECS) / Rec::SIZE;
 
@@ -1286,8 +1416,9 @@ impl RecsHeader {
         Some(SYSRECS_OFFSET + (index * Self::BLOCK_SIZE) as u64)
     }
 
-    /// Index in the recs area of the block `ptr` points to. Errors name `field` at `at`, the
-    /// place the pointer was read from.
+    /// Index in the recs area of the block `ptr` points to: the link rule, on a pointer to a
+    /// recs block, which must point into the area of namespace 0, at a block boundary.
+    /// Errors name `field` at `at`, the place the pointer was read from.
     pub fn block_index(ptr: NvmpgOffset, field: Field, at: u64) -> Result<usize, FormatError> {
         let off = ptr.offset();
         if ptr.ns() != 0 || !(SYSRECS_OFFSET..START).contains(&off) {
@@ -1310,45 +1441,114 @@ impl RecsHeader {
         Ok((rel / size) as usize)
     }
 
-    /// Reads the fixed part.
-    pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
-        Self::parse(buf).ok_or(truncated(Field::Recs, Self::SIZE, buf.len()))
+    /// The chain rules, on the link `ptr` read from `field` at byte `at` of namespace 0: the
+    /// link rule of [`RecsHeader::block_index`], then the block must be new to the walk:
+    /// `seen(index)` says where the walk met it before (and may note that it meets it now),
+    /// and a block of this chain (a cycle) or of another one (a shared block) is reported.
+    /// Returns the index of the block to read next, if the link is sound.
+    pub fn follow(
+        ptr: NvmpgOffset,
+        field: Field,
+        at: u64,
+        seen: impl FnOnce(usize) -> Seen,
+        mut report: impl FnMut(FormatError),
+    ) -> Option<usize> {
+        let index = match Self::block_index(ptr, field, at) {
+            Ok(index) => index,
+            Err(e) => {
+                report(e);
+                return None;
+            }
+        };
+        let (offset, found) = (at, ptr.0);
+        match seen(index) {
+            Seen::No => return Some(index),
+            Seen::ThisChain => report(FormatError::ChainCycle { offset, found }),
+            Seen::OtherChain => report(FormatError::RecsShared { offset, found }),
+        }
+        None
     }
 
-    fn parse(b: &[u8]) -> Option<Self> {
-        let mut pad = [0u64; 4];
-        for (i, p) in pad.iter_mut().enumerate() {
-            *p = u64_at(b, Self::OFF_PAD + i * 8)?;
-        }
-        Some(Self {
-            head_offset: NvmpgOffset(u64_at(b, Self::OFF_HEAD_OFFSET)?),
-            next_offset: NvmpgOffset(u64_at(b, Self::OFF_NEXT_OFFSET)?),
-            magic: bytes_at(b, Self::OFF_MAGIC)?,
-            uuid: bytes_at(b, Self::OFF_UUID)?,
-            size: u32_at(b, Self::OFF_SIZE)?,
-            used: u32_at(b, Self::OFF_USED)?,
-            pad,
-        })
+    /// Reads the fixed part.
+    pub fn decode(buf: &[u8]) -> Result<Self, FormatError> {
+        Self::decode_fixed(buf).ok_or(truncated(Field::Recs, Self::SIZE, buf.len()))
     }
 
     /// Writes the fixed part.
     pub fn encode(&self, buf: &mut [u8]) -> Result<(), FormatError> {
-        room(buf, Field::Recs, Self::SIZE)?;
-        self.emit(buf)
+        self.encode_fixed(buf)
             .ok_or(truncated(Field::Recs, Self::SIZE, buf.len()))
     }
 
-    fn emit(&self, b: &mut [u8]) -> Option<()> {
-        put(b, Self::OFF_HEAD_OFFSET, &self.head_offset.0.to_le_bytes())?;
-        put(b, Self::OFF_NEXT_OFFSET, &self.next_offset.0.to_le_bytes())?;
-        put(b, Self::OFF_MAGIC, &self.magic)?;
-        put(b, Self::OFF_UUID, &self.uuid)?;
-        put(b, Self::OFF_SIZE, &self.size.to_le_bytes())?;
-        put(b, Self::OFF_USED, &self.used.to_le_bytes())?;
-        for (i, p) in self.pad.iter().enumerate() {
-            put(b, Self::OFF_PAD + i * 8, &p.to_le_bytes())?;
+    /// The recs block rules, for the block at byte `at` of namespace 0 in a chain of the head
+    /// at nvmpg offset `head_ptr` owned by `uuid`: the magic, then `uuid` and `head_offset`
+    /// name the owning head, `size` is [`RecsHeader::MAX_RECS`] and `used` at most that.
+    /// Calls `report` once per broken rule. Without the magic the block is no recs block:
+    /// nothing else is checked and the result is `false`.
+    ///
+    /// Whether `used` counts the live records is [`RecsHeader::check_used`]'s rule.
+    pub fn check(
+        &self,
+        at: u64,
+        uuid: &[u8; 16],
+        head_ptr: NvmpgOffset,
+        mut report: impl FnMut(FormatError),
+    ) -> bool {
+        let off = |o: usize| at + o as u64;
+        if self.magic != RECS_MAGIC {
+            report(FormatError::BadMagic {
+                field: Field::RecsMagic,
+                offset: off(Self::OFF_MAGIC),
+            });
+            return false;
         }
-        Some(())
+        if self.uuid != *uuid {
+            report(FormatError::UuidMismatch {
+                field: Field::RecsUuid,
+                offset: off(Self::OFF_UUID),
+            });
+        }
+        if self.head_offset != head_ptr {
+            report(FormatError::HeadOffsetMismatch {
+                offset: off(Self::OFF_HEAD_OFFSET),
+                found: self.head_offset.0,
+                expected: head_ptr.0,
+            });
+        }
+        let max = Self::MAX_RECS as u64;
+        if u64::from(self.size) != max {
+            report(FormatError::BadValue {
+                field: Field::RecsSize,
+                offset: off(Self::OFF_SIZE),
+                found: self.size.into(),
+                expected: max,
+            });
+        }
+        if u64::from(self.used) > max {
+            report(FormatError::TooLarge {
+                field: Field::RecsUsed,
+                offset: off(Self::OFF_USED),
+                found: self.used.into(),
+                max,
+            });
+        }
+        true
+    }
+
+    /// The rule that `used` of the block at byte `at` of namespace 0 counts its `live`
+    /// records. A `used` above [`RecsHeader::MAX_RECS`] is [`RecsHeader::check`]'s problem and
+    /// not reported again. Only the offline checker applies it: `used` is a hint that lags its
+    /// slots after a crash, and the loader rewrites it instead (see `reclist.rs`).
+    pub fn check_used(&self, at: u64, live: u64, mut report: impl FnMut(FormatError)) {
+        let used = u64::from(self.used);
+        if used != live && used <= Self::MAX_RECS as u64 {
+            report(FormatError::UsedMismatch {
+                field: Field::RecsUsed,
+                offset: at + Self::OFF_USED as u64,
+                found: used,
+                expected: live,
+            });
+        }
     }
 }
 
@@ -1364,7 +1564,9 @@ pub fn write_formatted(meta: &mut [u8], sb: &Sb) -> Result<(), FormatError> {
     } else {
         RECLIST_HEAD_OFFSET as usize
     };
-    room(meta, Field::Sb, need)?;
+    if meta.len() < need {
+        return Err(truncated(Field::Sb, need, meta.len()));
+    }
     if sb.this_ns == 0 {
         let header = SetHeader {
             size: SetHeader::MAX_HEADS as u32,

@@ -12,10 +12,10 @@
 //! # Costs
 //!
 //! With `n` live records and `c` blocks in the owner's chain for the namespace:
-//! - [`AllocLists::remove`] and [`AllocLists::find_rec`]: `O(log n)` to find the slot by binary search in
-//!   the index, no media reads; the stores are the fixed ones below. Emptying a block that is
-//!   not the first of its chain also walks the in-memory chain (`O(c)`, no media reads) to
-//!   find the link to rewrite.
+//! - [`AllocLists::remove`] and [`AllocLists::find_rec`]: `O(log n)` to find the slot by
+//!   binary search in the index, no media reads; the stores are the fixed ones below. Emptying
+//!   a block that is not the first of its chain also walks the in-memory chain (`O(c)`, no
+//!   media reads) to find the link to rewrite.
 //! - [`AllocLists::add`]: `O(c)` in memory to find a block with room, then a media scan of that
 //!   block from its first possibly free slot; `O(log n)` plus `O(sqrt n)` amortized element
 //!   moves to index the record (see below).
@@ -74,6 +74,11 @@
 //!   (the offline checker requires that), so a crash in between only leaves a FREE head that
 //!   the next new head reuses.
 //!
+//! - release head `h` (an owner gives up everything it holds):
+//!   `S(head h.state = FREE) F |`. One 8-byte word commits the whole release: before it, `h`
+//!   owns all its records; after it, none (its blocks are unreachable, so free). The ranges go
+//!   back to the buddy only after this fence.
+//!
 //! So after a crash: lists load cleanly, a range is recorded at most once (no range is both
 //! free and owned once the buddy is rebuilt from the records), and every record whose add had
 //! returned is still there while every record whose remove had returned is gone.
@@ -85,8 +90,8 @@
 
 use super::error::Error;
 use super::format::{
-    Field, FormatError, Head, NvmpgOffset, Rec, RecsHeader, SetHeader, HEAD_STATE_ALLOC,
-    HEAD_STATE_FREE, MAX_ORDER, NS_MAX, RECLIST_HEAD_OFFSET, RECS_MAGIC, START, SYSRECS_BLOCKS,
+    first_problem, Field, FormatError, Head, NvmpgOffset, Rec, RecsHeader, Seen, SetHeader,
+    HEAD_STATE_ALLOC, HEAD_STATE_FREE, NS_MAX, RECLIST_HEAD_OFFSET, START, SYSRECS_BLOCKS,
     SYSRECS_OFFSET,
 };
 use crate::pure::grow_vec::{GrowVec, GrowVecFamily, NoMem};
@@ -432,6 +437,29 @@ impl<F: GrowVecFamily> Index<F> {
         }
     }
 
+    /// Removes every live entry of head `h`, calling `f` with its record (no allocation).
+    fn remove_head(&mut self, h: usize, mut f: impl FnMut(Rec)) {
+        for e in self.main.as_mut_slice() {
+            if !e.is_dead() && e.head() == h {
+                f(e.rec());
+                e.pos |= DEAD;
+                self.dead += 1;
+            }
+        }
+        let fresh = self.fresh.as_mut_slice();
+        let mut kept = 0;
+        for i in 0..fresh.len() {
+            let Some(&e) = fresh.get(i) else { break };
+            if e.head() == h {
+                f(e.rec());
+            } else if let Some(slot) = fresh.get_mut(kept) {
+                *slot = e;
+                kept += 1;
+            }
+        }
+        self.fresh.truncate(kept);
+    }
+
     /// Calls `f` on every live entry, in order.
     fn for_each(&self, mut f: impl FnMut(Entry)) {
         let main = self.main.as_slice().iter().filter(|e| !e.is_dead());
@@ -498,37 +526,6 @@ fn scan<M: Media>(
         slot += n;
     }
     Ok(None)
-}
-
-/// Checks a record read from a chain of namespace `ns`; `at` is its byte offset.
-fn check_rec(rec: Rec, ns: u8, at: u64) -> Result<(), FormatError> {
-    if rec.reserved() != 0 {
-        return Err(FormatError::RecordReservedBits {
-            offset: at,
-            found: rec.0,
-        });
-    }
-    if rec.order() >= MAX_ORDER {
-        return Err(FormatError::RecordBadOrder {
-            offset: at,
-            found: rec.order(),
-        });
-    }
-    if rec.pgoff() & (rec.pages() - 1) != 0 {
-        return Err(FormatError::RecordMisaligned {
-            offset: at,
-            pgoff: rec.pgoff(),
-            order: rec.order(),
-        });
-    }
-    if rec.ns_id() != ns {
-        return Err(FormatError::RecordBadNs {
-            offset: at,
-            found: rec.ns_id(),
-            expected: ns,
-        });
-    }
-    Ok(())
 }
 
 impl<F: GrowVecFamily> Default for AllocLists<F> {
@@ -624,10 +621,13 @@ impl<F: GrowVecFamily> AllocLists<F> {
             .ok_or(Error::Invalid)
     }
 
-    /// Loads and checks the lists of namespace 0 of a set of `total_ns` namespaces: every
-    /// ALLOC head below `used` and every block of its chains (magic, uuid, head_offset, size,
-    /// records). Rewrites a `recs.used` that lags its slots after a crash. On error the lists
-    /// are left unloaded.
+    /// Loads the lists of namespace 0 of a set of `total_ns` namespaces: the set header, every
+    /// head below `used` and every block of the chains of the ALLOC ones, each checked with the
+    /// format's rules as it is read ([`SetHeader::check`], [`Head::check_state`],
+    /// [`Head::check_link`], [`RecsHeader::follow`], [`RecsHeader::check`], [`Rec::check`]
+    /// without the namespace's size, which the allocator checks when it builds the buddy); the
+    /// first broken rule is the error. Rewrites a `recs.used` that lags its slots after a
+    /// crash instead of refusing it. On error the lists are left unloaded.
     pub fn load<M: Media>(&mut self, m: &mut M, total_ns: u32) -> Result<(), Error> {
         self.heads.clear();
         self.blocks.clear();
@@ -655,24 +655,7 @@ impl<F: GrowVecFamily> AllocLists<F> {
         let hdr_buf = buf.get_mut(..SetHeader::SIZE).ok_or(Error::Invalid)?;
         m.read(RECLIST_HEAD_OFFSET, hdr_buf)?;
         let hdr = SetHeader::decode(hdr_buf)?;
-        let max = SetHeader::MAX_HEADS as u64;
-        if u64::from(hdr.size) > max {
-            return Err(too_large(
-                Field::HdrSize,
-                SetHeader::OFF_SIZE,
-                hdr.size.into(),
-                max,
-            ));
-        }
-        if hdr.used > hdr.size {
-            let max = hdr.size.into();
-            return Err(too_large(
-                Field::HdrUsed,
-                SetHeader::OFF_USED,
-                hdr.used.into(),
-                max,
-            ));
-        }
+        first_problem(|report| hdr.check(report))?;
         self.head_capacity = hdr.size as usize;
         self.blocks.try_reserve(SYSRECS_BLOCKS)?;
         self.heads.try_reserve(self.head_capacity)?;
@@ -683,14 +666,7 @@ impl<F: GrowVecFamily> AllocLists<F> {
             let at = head_off(h)?;
             m.read(at, &mut buf)?;
             let head = Head::decode(&buf)?;
-            let alloc = match head.state {
-                HEAD_STATE_ALLOC => true,
-                HEAD_STATE_FREE => false,
-                found => {
-                    let offset = at + Head::OFF_STATE as u64;
-                    return Err(FormatError::BadHeadState { offset, found }.into());
-                }
-            };
+            let alloc = first_problem(|report| head.check_state(h, at, report))?;
             self.heads.try_push(HeadInfo {
                 uuid: head.uuid,
                 alloc,
@@ -698,23 +674,13 @@ impl<F: GrowVecFamily> AllocLists<F> {
             })?;
             if alloc {
                 for ns in 0..NS_MAX as u8 {
-                    let link_at = at + (Head::OFF_RECS_OFFSET + usize::from(ns) * 8) as u64;
-                    let ptr = head
-                        .recs_offset
-                        .get(usize::from(ns))
-                        .copied()
-                        .unwrap_or_default();
-                    if u32::from(ns) >= total_ns && !ptr.is_none() {
-                        let (field, offset, found) = (Field::HeadRecsOffset, link_at, ptr.0);
-                        return Err(FormatError::BadValue {
-                            field,
-                            offset,
-                            found,
-                            expected: 0,
-                        }
-                        .into());
+                    let ns_id = usize::from(ns);
+                    let link =
+                        first_problem(|report| head.check_link(ns_id, total_ns, at, report))?;
+                    if let Some(ptr) = link {
+                        let link_at = at + (Head::OFF_RECS_OFFSET + ns_id * 8) as u64;
+                        self.load_chain(m, h, ns, ptr, link_at)?;
                     }
-                    self.load_chain(m, h, ns, ptr, link_at)?;
                 }
             }
         }
@@ -760,28 +726,21 @@ impl<F: GrowVecFamily> AllocLists<F> {
         let mut prev = NIL;
         let mut field = Field::HeadRecsOffset;
         while !ptr.is_none() {
-            let idx = RecsHeader::block_index(ptr, field, link_at)?;
+            let seen = |idx: usize| match self.blocks.as_slice().get(idx) {
+                Some(b) if b.owner == FREE => Seen::No,
+                Some(b) if usize::from(b.owner) == h && b.ns == ns => Seen::ThisChain,
+                Some(_) => Seen::OtherChain,
+                None => Seen::No,
+            };
+            let idx =
+                first_problem(|report| RecsHeader::follow(ptr, field, link_at, seen, report))?
+                    .ok_or(Error::Invalid)?;
             let idx = u16::try_from(idx).map_err(|_| Error::Invalid)?;
-            let info = self.block(idx)?;
-            if info.owner != FREE {
-                let e = if usize::from(info.owner) == h && info.ns == ns {
-                    FormatError::ChainCycle {
-                        offset: link_at,
-                        found: ptr.0,
-                    }
-                } else {
-                    FormatError::RecsShared {
-                        offset: link_at,
-                        found: ptr.0,
-                    }
-                };
-                return Err(e.into());
-            }
             let at = block_off(idx)?;
             let mut buf = [0u8; RecsHeader::SIZE];
             m.read(at, &mut buf)?;
             let rh = RecsHeader::decode(&buf)?;
-            check_recs_header(&rh, &head.uuid, head_ptr, at)?;
+            first_problem(|report| rh.check(at, &head.uuid, head_ptr, report))?;
             let mut count: u16 = 0;
             let mut hint = None;
             let index = &mut self.index;
@@ -789,7 +748,8 @@ impl<F: GrowVecFamily> AllocLists<F> {
                 if rec.is_empty() {
                     hint = hint.or(Some(slot));
                 } else {
-                    check_rec(rec, ns, off)?;
+                    // The range's end is checked when the namespace's buddy is built.
+                    first_problem(|report| rec.check(off, ns, None, report))?;
                     index.push_loaded(Entry::new(rec, h, off)?)?;
                     count += 1;
                 }
@@ -897,8 +857,9 @@ impl<F: GrowVecFamily> AllocLists<F> {
 
     /// Records `rec` for `uuid` (creating its head if needed) and makes it durable.
     ///
-    /// Fails with [`Error::NoSpace`], [`Error::NoMem`] or [`Error::Invalid`] before storing
-    /// anything. A [`Error::Media`] can leave a partial but consistent update behind.
+    /// Fails with [`Error::NoSpace`], [`Error::NoMem`], [`Error::Invalid`] or, for a block
+    /// found fuller than its count, [`Error::Corrupt`] before storing anything. A
+    /// [`Error::Media`] can leave a partial but consistent update behind.
     pub fn add<M: Media>(&mut self, m: &mut M, uuid: &[u8; 16], rec: Rec) -> Result<(), Error> {
         if rec.is_empty() || rec.reserved() != 0 {
             return Err(Error::Invalid);
@@ -1123,6 +1084,57 @@ impl<F: GrowVecFamily> AllocLists<F> {
         Err(Error::Invalid)
     }
 
+    /// How many live records `uuid` holds in each namespace (from the index, no media
+    /// reads); `None` if it has no head.
+    pub fn records_per_ns(&self, uuid: &[u8; 16]) -> Option<[usize; NS_MAX]> {
+        let h = self.find_head(uuid)?;
+        let mut n = [0usize; NS_MAX];
+        self.index.for_each(|e| {
+            if e.head() == h {
+                if let Some(c) = n.get_mut(usize::from(e.rec().ns_id())) {
+                    *c += 1;
+                }
+            }
+        });
+        Some(n)
+    }
+
+    /// Releases `uuid`'s head with every record it holds, durably, then calls `freed` with
+    /// each of those records (so their ranges may go back to the buddies). [`Error::NotFound`]
+    /// if `uuid` has no head, [`Error::Invalid`] for the allocator's own `heads[0]`; nothing
+    /// is stored then. No memory is allocated.
+    ///
+    /// One step: `S(head h.state = FREE) F |`. The state word commits: a FREE head is ignored
+    /// whatever its other fields hold, so its chains and records stop counting all at once,
+    /// and its blocks are free (unreachable). Its stale `recs_offset[]` are harmless: a new
+    /// head written there clears them before it becomes ALLOC (see "new head" above). The
+    /// ranges go back to the buddy only after the fence, as for `remove`.
+    pub fn release<M: Media>(
+        &mut self,
+        m: &mut M,
+        uuid: &[u8; 16],
+        freed: impl FnMut(Rec),
+    ) -> Result<(), Error> {
+        let h = self.find_head(uuid).ok_or(Error::NotFound)?;
+        if h == 0 {
+            return Err(Error::Invalid);
+        }
+        let at = head_off(h)? + Head::OFF_STATE as u64;
+        store_flush(m, at, &HEAD_STATE_FREE.to_le_bytes())?;
+        m.fence();
+        self.index.remove_head(h, freed);
+        for b in self.blocks.as_mut_slice() {
+            if usize::from(b.owner) == h {
+                *b = FREE_BLOCK;
+            }
+        }
+        if let Some(head) = self.heads.as_mut_slice().get_mut(h) {
+            head.alloc = false;
+            head.first = [NIL; NS_MAX];
+        }
+        Ok(())
+    }
+
     /// Byte offset in namespace 0 of the slot holding `rec` for `uuid`, found in the index
     /// (`O(log n)`, no media access); `None` if `uuid` does not hold that record.
     pub fn find_rec(&self, uuid: &[u8; 16], rec: Rec) -> Option<u64> {
@@ -1153,61 +1165,4 @@ fn slot_at(at: u64) -> Option<(u16, usize)> {
     let off = within.checked_sub(RecsHeader::OFF_RECS)?;
     let slot = off / Rec::SIZE;
     (off % Rec::SIZE == 0 && slot < RecsHeader::MAX_RECS).then_some((idx, slot))
-}
-
-fn too_large(field: Field, off: usize, found: u64, max: u64) -> Error {
-    let offset = RECLIST_HEAD_OFFSET + off as u64;
-    Error::Corrupt(FormatError::TooLarge {
-        field,
-        offset,
-        found,
-        max,
-    })
-}
-
-/// Checks the header of a recs block at byte offset `at` of the chain of head `head_ptr`.
-fn check_recs_header(
-    rh: &RecsHeader,
-    uuid: &[u8; 16],
-    head_ptr: NvmpgOffset,
-    at: u64,
-) -> Result<(), FormatError> {
-    if rh.magic != RECS_MAGIC {
-        return Err(FormatError::BadMagic {
-            field: Field::RecsMagic,
-            offset: at,
-        });
-    }
-    if rh.uuid != *uuid {
-        let offset = at + RecsHeader::OFF_UUID as u64;
-        return Err(FormatError::UuidMismatch {
-            field: Field::RecsUuid,
-            offset,
-        });
-    }
-    if rh.head_offset != head_ptr {
-        return Err(FormatError::HeadOffsetMismatch {
-            offset: at + RecsHeader::OFF_HEAD_OFFSET as u64,
-            found: rh.head_offset.0,
-            expected: head_ptr.0,
-        });
-    }
-    let max = RecsHeader::MAX_RECS as u64;
-    if u64::from(rh.size) != max {
-        return Err(FormatError::BadValue {
-            field: Field::RecsSize,
-            offset: at + RecsHeader::OFF_SIZE as u64,
-            found: rh.size.into(),
-            expected: max,
-        });
-    }
-    if u64::from(rh.used) > max {
-        return Err(FormatError::TooLarge {
-            field: Field::RecsUsed,
-            offset: at + RecsHeader::OFF_USED as u64,
-            found: rh.used.into(),
-            max,
-        });
-    }
-    Ok(())
 }
