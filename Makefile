@@ -20,7 +20,10 @@ RUST_LIB_SRC ?= /usr/src/rustc-1.85.0/library
 BINDGEN ?= $(HOME)/.cargo/bin/bindgen
 CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 
-KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) KUNIT=$(KUNIT) \
+# A module is built by the compiler that built its kernel (clang for the debug kernel).
+KCC := $(if $(filter y,$(shell sed -n 's/^CONFIG_CC_IS_CLANG=//p' $(KDIR)/.config 2>/dev/null)),CC=clang)
+
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) KUNIT=$(KUNIT) $(KCC) \
 	RUSTC=$(RUSTC) RUSTDOC=$(RUSTDOC) RUST_LIB_SRC=$(RUST_LIB_SRC) BINDGEN=$(BINDGEN) \
 	CLIPPY_DRIVER=$(CLIPPY_DRIVER) $(if $(filter 1,$(CLIPPY)),CLIPPY=1)
 

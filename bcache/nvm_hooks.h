@@ -25,6 +25,9 @@ ssize_t bch_nvm_sysfs_register_meta(struct kobject *k, struct kobj_attribute *at
 				 const char *buf, size_t size);
 ssize_t bch_nvm_sysfs_unregister_meta(struct kobject *k, struct kobj_attribute *attr,
 				   const char *buf, size_t size);
+/* /sys/fs/bcache/release_nvdimm_owner: free every range and the head of a cache set uuid. */
+ssize_t bch_nvm_sysfs_release_owner(struct kobject *k, struct kobj_attribute *attr,
+				    const char *buf, size_t size);
 ssize_t bch_nvm_sysfs_show_meta(struct kobject *k, struct kobj_attribute *attr, char *buf);
 /* /sys/fs/bcache/journal_latency: submit-to-durable time of journal writes (log2 histogram). */
 ssize_t bch_nvm_sysfs_show_journal_latency(struct kobject *k, struct kobj_attribute *attr,
@@ -44,6 +47,9 @@ int bch_nvm_journal_create(const u8 *set_uuid, u32 bucket_size, u16 first_bucket
 /* An existing cache set: map its recorded journal range. */
 int bch_nvm_journal_attach(const u8 *set_uuid, u32 bucket_size, u16 first_bucket,
 			   u16 keys, const u64 *d, void **window);
+/* run_cache_set(): a new set's superblock names its journal range now; keep it. */
+void bch_nvm_journal_started(void *window);
+/* Releases the window; a new set's range that never got started is freed. */
 void bch_nvm_journal_detach(void **window);
 /* Copies bytes of journal bucket bucket_index from sector offset into data. */
 int bch_nvm_journal_read(void *window, unsigned int bucket_index, unsigned int offset,
@@ -51,8 +57,11 @@ int bch_nvm_journal_read(void *window, unsigned int bucket_index, unsigned int o
 /* Notes the jset to store at key offset ptr_offset (sectors) of bucket bucket_index. */
 int bch_nvm_journal_prepare(void *window, unsigned int bucket_index, u64 ptr_offset,
 			    const void *jset, size_t bytes);
-/* Stores the prepared jset durably, unless the flush before it failed (status < 0). */
-void bch_nvm_journal_commit(void *window, int status);
+/*
+ * Stores the prepared jset durably, unless the flush before it failed (status < 0).
+ * Returns 0, or -errno if the jset could not be stored (the flush had succeeded).
+ */
+int bch_nvm_journal_commit(void *window, int status);
 /* Journal write w (either journal path) was submitted (done false) or is durable (true). */
 void bch_nvm_journal_timing(const void *w, bool done);
 

@@ -38,6 +38,7 @@ pub mod wrappers {
     pub mod kunit;
     pub mod kvvec;
     pub mod pmem;
+    pub mod sched;
 }
 
 #[cfg(bch_nvm_kunit)]

@@ -93,13 +93,14 @@ impl MetaSet {
             pr_err!("register_nvdimm_meta: {}: already registered\n", &*path);
             return Err(EBUSY);
         }
-        let ns = DaxNamespace::open(&path).inspect_err(|&e| {
+        let ns = DaxNamespace::open(&path).map_err(|e| {
             pr_err!(
                 "register_nvdimm_meta: {}: {} ({})\n",
                 &*path,
-                open_reason(e),
-                e.to_errno()
+                e,
+                e.errno.to_errno()
             );
+            Error::from(e)
         })?;
         Registry::with(|set| {
             if set.find(&path).is_some() {
@@ -166,6 +167,56 @@ impl MetaSet {
         Ok(())
     }
 
+    /// How many running cache sets use `owner`'s pages.
+    pub fn pins(&self, owner: &[u8; 16]) -> usize {
+        self.pinned
+            .iter()
+            .find(|(o, _)| o == owner)
+            .map_or(0, |&(_, n)| n)
+    }
+
+    /// Releases `owner`: frees every range it holds and its head, for a cache set that will
+    /// never run again. `EBUSY` while a running cache set uses it, `ENOENT` if it holds no
+    /// head, `ENODEV` if no set is registered. Logs one line either way.
+    pub fn release(&mut self, owner: &[u8; 16]) -> Result<u64> {
+        if !self.alloc.lists().is_loaded() {
+            pr_err!(
+                "release_nvdimm_owner: {}: no NVDIMM meta device registered\n",
+                Uuid(owner)
+            );
+            return Err(ENODEV);
+        }
+        let users = self.pins(owner);
+        if users > 0 {
+            pr_err!(
+                "release_nvdimm_owner: {}: in use by {} running cache set(s)\n",
+                Uuid(owner),
+                users
+            );
+            return Err(EBUSY);
+        }
+        match self.alloc.release_owner(owner) {
+            Ok(pages) => {
+                pr_info!(
+                    "release_nvdimm_owner: {}: released, {} pages freed\n",
+                    Uuid(owner),
+                    pages
+                );
+                Ok(pages)
+            }
+            Err(e) => {
+                let err = Error::from(e);
+                pr_err!(
+                    "release_nvdimm_owner: {}: {} ({})\n",
+                    Uuid(owner),
+                    e,
+                    err.to_errno()
+                );
+                Err(err)
+            }
+        }
+    }
+
     /// Drops one [`MetaSet::pin`] of `owner`.
     pub fn unpin(&mut self, owner: &[u8; 16]) {
         let Some(i) = self.pinned.iter().position(|(o, _)| o == owner) else {
@@ -193,23 +244,6 @@ impl MetaSet {
     }
 }
 
-/// Why opening a device failed, for dmesg.
-fn open_reason(e: kernel::error::Error) -> &'static str {
-    if e == ENOENT {
-        "no such device"
-    } else if e == EBUSY {
-        "device busy (held by someone else)"
-    } else if e == crate::errno::eopnotsupp() {
-        "not DAX-capable (needs an fsdax namespace)"
-    } else if e == ENOTBLK {
-        "not a block device"
-    } else if e == EINVAL {
-        "namespace size or offset not page-aligned"
-    } else {
-        "cannot open or map"
-    }
-}
-
 /// A uuid as 8-4-4-4-12 hex, for dmesg and sysfs.
 pub struct Uuid<'a>(pub &'a [u8; 16]);
 
@@ -223,4 +257,22 @@ impl core::fmt::Display for Uuid<'_> {
         }
         Ok(())
     }
+}
+
+/// Parses a uuid written as 32 hex digits, dashes anywhere (`8-4-4-4-12` is the usual form).
+pub fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    let mut n = 0usize;
+    for &c in s.iter().filter(|&&c| c != b'-') {
+        let v = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        let byte = out.get_mut(n / 2)?;
+        *byte = (*byte << 4) | v;
+        n += 1;
+    }
+    (n == 32).then_some(out)
 }

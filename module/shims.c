@@ -9,6 +9,7 @@
 #include <linux/libnvdimm.h>
 #include <linux/pfn_t.h>
 #include <linux/string.h>
+#include <linux/uaccess.h>
 #include <kunit/test.h>
 #include "shims.h"
 
@@ -22,9 +23,32 @@ u64 bch_nvm_bdev_nr_bytes(struct file *bdev_file)
 	return bdev_nr_bytes(file_bdev(bdev_file));
 }
 
-struct dax_device *bch_nvm_dax_get(struct file *bdev_file, u64 *start_off, void *holder)
+struct dax_device *bch_nvm_dax_get(struct file *bdev_file, u64 *start_off, void *holder,
+				   int *why)
 {
-	return fs_dax_get_by_bdev(file_bdev(bdev_file), start_off, holder, NULL);
+	struct block_device *bdev = file_bdev(bdev_file);
+	struct dax_device *dax_dev;
+
+	/* The checks fs_dax_get_by_bdev() makes, in its order, so the caller learns which. */
+	if (!blk_queue_dax(bdev->bd_disk->queue)) {
+		*why = BCH_NVM_DAX_NONE;
+		return NULL;
+	}
+	if ((get_start_sect(bdev) << SECTOR_SHIFT) % PAGE_SIZE || bdev_nr_bytes(bdev) % PAGE_SIZE) {
+		*why = BCH_NVM_DAX_UNALIGNED;
+		return NULL;
+	}
+	dax_dev = fs_dax_get_by_bdev(bdev, start_off, holder, NULL);
+	if (!dax_dev) {
+		*why = BCH_NVM_DAX_HELD;
+		return NULL;
+	}
+	if (!dax_synchronous(dax_dev)) {
+		fs_put_dax(dax_dev, holder);
+		*why = BCH_NVM_DAX_ASYNC;
+		return NULL;
+	}
+	return dax_dev;
 }
 
 void bch_nvm_dax_put(struct dax_device *dax_dev, void *holder)
@@ -58,6 +82,16 @@ void bch_nvm_wb_cache_pmem(void *addr, size_t len)
 void bch_nvm_pmem_wmb(void)
 {
 	pmem_wmb();
+}
+
+unsigned long bch_nvm_copy_mc(void *dst, const void *src, size_t len)
+{
+	return copy_mc_to_kernel(dst, src, len);
+}
+
+void bch_nvm_cond_resched(void)
+{
+	cond_resched();
 }
 
 #if IS_ENABLED(CONFIG_KUNIT)

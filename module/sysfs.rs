@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/fs/bcache/{register_nvdimm_meta, unregister_nvdimm_meta, nvdimm_meta, journal_latency}`.
+//! `/sys/fs/bcache/{register_nvdimm_meta, unregister_nvdimm_meta, release_nvdimm_owner,
+//! nvdimm_meta, journal_latency}`.
 //!
-//! The attributes are listed in super.c (hook patch 0002); these are their handlers. A user
+//! The attributes are listed in super.c (hook patches 0002, 0005); these are their handlers. A user
 //! writes a namespace's device path (`echo /dev/pmem0 > register_nvdimm_meta`); errors come
 //! back as the write's errno and one dmesg line naming the device and the reason.
 
 use crate::pure::nvmpg::format::NS_MAX;
-use crate::registry::{MetaSet, Registry, Uuid};
+use crate::registry::{parse_uuid, MetaSet, Registry, Uuid};
 use core::fmt::{self, Write};
 use kernel::ffi::c_char;
 use kernel::{bindings, error::code::*, prelude::*, str::CString};
@@ -29,7 +30,8 @@ fn trim(raw: &[u8]) -> &[u8] {
     raw.get(start..end).unwrap_or(&[])
 }
 
-/// The path written to a store handler: trimmed of surrounding whitespace, NUL-terminated.
+/// The path written to a store handler: trimmed of surrounding whitespace, NUL-terminated,
+/// its bytes otherwise kept as written (a path is bytes, not UTF-8).
 fn parse_path(raw: &[u8], node: &str) -> Result<CString> {
     let path = trim(raw);
     if path.is_empty() || path.len() > PATH_MAX || path.contains(&0) {
@@ -44,7 +46,8 @@ fn parse_path(raw: &[u8], node: &str) -> Result<CString> {
     v.extend_from_slice(path, GFP_KERNEL)?;
     v.push(0, GFP_KERNEL)?;
     let s = kernel::str::CStr::from_bytes_with_nul(&v).map_err(|_| EINVAL)?;
-    CString::try_from_fmt(format_args!("{}", s))
+    // Byte for byte: formatting a `CStr` would escape non-ASCII bytes as `\xNN`.
+    Ok(CString::try_from(s)?)
 }
 
 fn to_ssize(r: Result<usize>) -> isize {
@@ -69,10 +72,26 @@ fn unregister(buf: &[u8]) -> Result<usize> {
     Ok(buf.len())
 }
 
+fn release(buf: &[u8]) -> Result<usize> {
+    let Some(owner) = parse_uuid(trim(buf)) else {
+        pr_err!("release_nvdimm_owner: expected a cache set uuid\n");
+        return Err(EINVAL);
+    };
+    Registry::with(|set| set.release(&owner))??;
+    Ok(buf.len())
+}
+
 /// A sysfs show page being filled; what does not fit is dropped.
 struct SysfsPage<'a> {
     buf: &'a mut [u8],
     len: usize,
+}
+
+impl SysfsPage<'_> {
+    /// Bytes still free in the page.
+    fn room(&self) -> usize {
+        self.buf.len().saturating_sub(self.len)
+    }
 }
 
 impl Write for SysfsPage<'_> {
@@ -114,17 +133,72 @@ fn show_set(set: &MetaSet, out: &mut SysfsPage<'_>) -> fmt::Result {
         )?;
     }
     let lists = set.alloc.lists();
-    for h in 0..lists.heads_used() {
-        let Some(owner) = lists.head_uuid(h) else {
-            continue;
-        };
-        let mut pages = 0u64;
-        let _ = set
-            .alloc
-            .get_head(&owner, |_, order| pages += 1u64 << order);
-        writeln!(out, "owner {} head {} pages {}", Uuid(&owner), h, pages)?;
+    // Head 0 is the allocator's own (the set's uuid), not an owner.
+    let owners = (1..lists.heads_used()).filter_map(|h| Some((h, lists.head_uuid(h)?)));
+    let total = owners.clone().count();
+    for (shown, (h, owner)) in owners.enumerate() {
+        let (mut pages, mut ranges) = (0u64, 0usize);
+        let _ = set.alloc.get_head(&owner, |_, order| {
+            pages += 1u64 << order;
+            ranges += 1;
+        });
+        let pins = set.pins(&owner);
+        let mut line = LineBuf::default();
+        writeln!(
+            line,
+            "owner {} head {} pages {} ranges {} {}",
+            Uuid(&owner),
+            h,
+            pages,
+            ranges,
+            if pins > 0 { "in-use" } else { "idle" }
+        )?;
+        // Keep room for the line saying how many did not fit.
+        if out.room() < line.len + MORE_LINE {
+            return writeln!(out, "... {} more", total - shown);
+        }
+        out.write_str(line.as_str())?;
     }
     Ok(())
+}
+
+/// Room kept at the end of the `nvdimm_meta` page for "... N more".
+const MORE_LINE: usize = 24;
+
+/// One listing line, formatted before it is known to fit.
+struct LineBuf {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Default for LineBuf {
+    fn default() -> Self {
+        Self {
+            buf: [0; 160],
+            len: 0,
+        }
+    }
+}
+
+impl LineBuf {
+    fn as_str(&self) -> &str {
+        self.buf
+            .get(..self.len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+}
+
+impl Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let dst = self
+            .buf
+            .get_mut(self.len..self.len + s.len())
+            .ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
+    }
 }
 
 /// The bytes a store handler was given.
@@ -182,7 +256,25 @@ pub unsafe extern "C" fn bch_nvm_sysfs_unregister_meta(
     to_ssize(unregister(unsafe { store_buf(buf, size) }))
 }
 
-/// `nvdimm_meta` show handler: one line per registered namespace, then one per owner.
+/// `release_nvdimm_owner` store handler.
+///
+/// # Safety
+///
+/// Called by kernfs only, through the attribute's `store`: `buf` holds `size` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn bch_nvm_sysfs_release_owner(
+    _kobj: *mut bindings::kobject,
+    _attr: *mut bindings::kobj_attribute,
+    buf: *const c_char,
+    size: usize,
+) -> isize {
+    // SAFETY: guaranteed by the caller.
+    to_ssize(release(unsafe { store_buf(buf, size) }))
+}
+
+/// `nvdimm_meta` show handler: one line per registered namespace, then one per owner (its
+/// pages, ranges, head and whether a running cache set uses it), cut with "... N more" so
+/// that it never fills the page.
 ///
 /// # Safety
 ///

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds the Rust-enabled test kernel, or reuses the cached build with the same inputs.
+# Builds the Rust-enabled kernel of the variant BCACHE_NVM_KERNEL selects (scripts/lib.sh:
+# "test" by default, or "debug"), or reuses the cached build with the same inputs.
 #
 # The tree is unpacked from Debian's linux-source package, configured as x86_64_defconfig plus
-# scripts/kernel.fragment, built (bzImage + modules) in $CACHE/kernel-<key>, where
-# <key> hashes the source package version, the fragment, the Rust/bindgen versions and this
-# script. A finished build carries a .done marker; a half-built tree is never reused.
+# the variant's fragments (scripts/kernel.fragment, then scripts/kernel-<variant>.fragment),
+# built (bzImage + modules) in $CACHE/kernel[-<variant>]-<key>, where <key> hashes the source
+# package version, the fragments, the Rust/bindgen versions and this script. A finished build
+# carries a .done marker; a half-built tree is never reused.
 source "$(dirname "$0")/lib.sh"
 
 KDIR=$(kernel_dir)
@@ -14,7 +16,7 @@ if [ -n "${BCACHE_NVM_KDIR:-}" ]; then
 	exit 0
 fi
 if [ -f "$KDIR/.done" ]; then
-	log "kernel: cached at $KDIR"
+	log "kernel ($KVARIANT): cached at $KDIR"
 	exit 0
 fi
 
@@ -29,25 +31,24 @@ tar -C "$KDIR" --strip-components=1 -xf "/usr/src/$KSRC_PKG.tar.xz"
 mapfile -t vars < <(kmake_vars)
 cd "$KDIR"
 make -s "${vars[@]}" x86_64_defconfig
-scripts/kconfig/merge_config.sh -m -O . .config "$REPO/scripts/kernel.fragment" >/dev/null
+mapfile -t fragments < <(kernel_fragments)
+scripts/kconfig/merge_config.sh -m -O . .config "${fragments[@]}" >/dev/null
 make -s "${vars[@]}" olddefconfig
 
 # Every fragment line must have survived Kconfig's dependency resolution.
 bad=0
-while IFS= read -r line; do
-	case "$line" in CONFIG_*=n) sym=${line%=n}
-		grep -q "^$sym=" .config && { echo "kernel.fragment: $line not honoured" >&2; bad=1; } ;;
-	CONFIG_*) grep -qxF "$line" .config || { echo "kernel.fragment: $line not honoured" >&2; bad=1; } ;;
-	esac
-done < "$REPO/scripts/kernel.fragment"
-[ $bad = 0 ] || die "kernel configuration does not match scripts/kernel.fragment"
+for f in "${fragments[@]}"; do
+	while IFS= read -r line; do
+		case "$line" in CONFIG_*=n) sym=${line%=n}
+			grep -q "^$sym=" .config && { echo "${f##*/}: $line not honoured" >&2; bad=1; } ;;
+		CONFIG_*) grep -qxF "$line" .config || { echo "${f##*/}: $line not honoured" >&2; bad=1; } ;;
+		esac
+	done < "$f"
+done
+[ $bad = 0 ] || die "kernel configuration does not match ${fragments[*]}"
 
 make -s "${vars[@]}" rustavailable >/dev/null || die "Rust toolchain not usable for this kernel"
-log "kernel: building bzImage and modules (about 10 minutes on 2 cores)"
+log "kernel ($KVARIANT): building bzImage and modules (10-20 minutes on 2 cores)"
 make -s -j"$(nproc)" "${vars[@]}" bzImage modules
 touch .done
-# Keep only the build for the current inputs.
-for old in "$CACHE"/kernel-*; do
-	[ "$old" = "$KDIR" ] || rm -rf "$old"
-done
-log "kernel: built at $KDIR"
+log "kernel ($KVARIANT): built at $KDIR"

@@ -29,6 +29,21 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 kmake_vars() {
 	printf '%s\n' "RUSTC=$KRUSTC" "RUSTDOC=$KRUSTDOC" "RUST_LIB_SRC=$KRUST_LIB_SRC" \
 		"BINDGEN=$HOME/.cargo/bin/bindgen"
+	# Rust with KASAN needs a kernel built by clang (init/Kconfig: !KASAN || CC_IS_CLANG).
+	[ "$KVARIANT" = test ] || echo "CC=clang"
+}
+
+# Kernel variants: "test" (what the benchmarks and the demo boot) and "debug" (KASAN,
+# lockdep, kmemleak, UBSAN, fault injection: what the test command boots). BCACHE_NVM_KERNEL
+# selects one; every script that builds or boots follows it.
+KVARIANT=${BCACHE_NVM_KERNEL:-test}
+case "$KVARIANT" in test | debug) ;; *) die "BCACHE_NVM_KERNEL=$KVARIANT: test or debug" ;; esac
+[ "$KVARIANT" = debug ] && OUT=${BCACHE_NVM_OUT:-$REPO/out/debug}
+
+# kernel_fragments: the configuration fragments of the variant, merged in this order.
+kernel_fragments() {
+	echo "$REPO/scripts/kernel.fragment"
+	[ "$KVARIANT" = test ] || echo "$REPO/scripts/kernel-$KVARIANT.fragment"
 }
 
 # The kernel cache key: every input that changes the built kernel.
@@ -36,10 +51,14 @@ kernel_key() {
 	{
 		echo "$KSRC_PKG $KSRC_PKG_VERSION"
 		echo "rust $RUST_PKG_VERSION bindgen $BINDGEN_VERSION"
-		cat "$REPO/scripts/kernel.fragment"
+		kernel_fragments | xargs cat
 		cat "$REPO/scripts/kernel.sh"
 	} | sha256sum | cut -c1-16
 }
 
 # BCACHE_NVM_KDIR points the scripts at another built tree (one's own kernel work, say).
-kernel_dir() { echo "${BCACHE_NVM_KDIR:-$CACHE/kernel-$(kernel_key)}"; }
+kernel_dir() {
+	local prefix=kernel
+	[ "$KVARIANT" = test ] || prefix=kernel-$KVARIANT
+	echo "${BCACHE_NVM_KDIR:-$CACHE/$prefix-$(kernel_key)}"
+}

@@ -44,6 +44,10 @@ if ! grep -q '^test result:' "$logdir/host.log"; then
 fi
 count "$hp" "$hf"
 log "host: $hp passed, $hf failed"
+# Every crash test prints "... crash states explored: N, ..." (negative controls excepted).
+states=$(sed -n 's/.*crash states explored: \([0-9]*\).*/\1/p' "$logdir/host.log" |
+	awk '{ n += $1 } END { print n + 0 }')
+log "host: crash states explored: $states"
 
 # The module's pure files must also build with the kernel's rustc (1.85).
 if RUSTC=$KRUSTC CARGO_TARGET_DIR="$REPO/target/rustc-kernel" \
@@ -54,14 +58,31 @@ else
 	failed_step "pure files with rustc 1.85"
 fi
 
-# --- Build what the guest runs (the KUnit build with CLIPPY=1: the kernel's lints).
-if ! "$REPO/scripts/build.sh" > "$logdir/build.log" 2>&1; then
-	tail -n 40 "$logdir/build.log" >&2
-	failed_step "module build"
+# --- The module against the test kernel (gcc-built, as distribution kernels are), its KUnit
+# build with CLIPPY=1 (the kernel's lints); then the debug kernel (KASAN, lockdep, kmemleak,
+# UBSAN, fault injection; clang-built, as KASAN with Rust needs) and everything the guests
+# run, built against it: every VM check below boots the debug kernel, and a report of its
+# checkers or a kmemleak leak fails the guest script (scripts/guest/init).
+build_step() {
+	if ! "$REPO/scripts/build.sh" > "$logdir/$1.log" 2>&1; then
+		tail -n 40 "$logdir/$1.log" >&2
+		failed_step "$1"
+		echo "$passed passed, $failed failed"
+		exit 1
+	fi
+	count 1 0
+}
+build_step build-test-kernel
+export BCACHE_NVM_KERNEL=debug
+source "$REPO/scripts/lib.sh"
+if ! "$REPO/scripts/kernel.sh" > "$logdir/kernel-debug.log" 2>&1; then
+	tail -n 40 "$logdir/kernel-debug.log" >&2
+	failed_step "debug kernel"
 	echo "$passed passed, $failed failed"
 	exit 1
 fi
-count 1 0
+KDIR=$(kernel_dir)
+build_step build-debug-kernel
 
 # vm_run NAME VM-ARGS...: runs a guest script, counts its PASS/FAIL lines; a run that
 # fails without reporting a failed check counts as one failure.
@@ -125,6 +146,10 @@ vm_run nvm-tool nvm-tool.sh
 
 # --- register_nvdimm_meta and friends: happy path and every refusal.
 vm_run nvm-register nvm-register.sh
+
+# --- NVDIMM space given back: release while pinned / after stop, the state a crash between
+# journal allocation and superblock write leaves, 100 create/stop/release cycles.
+vm_run nvm-release --timeout 1200 nvm-release.sh 100
 
 # --- Our module IS bcache: write a pattern, power off, boot, register, read it back.
 state=$(mktemp -d)

@@ -20,6 +20,7 @@ use crate::pure::media::Media;
 use crate::pure::nvmpg::error::Error as AllocError;
 use crate::pure::nvmpg::format::NvmpgOffset;
 use crate::registry::{MetaSet, Registry, Uuid};
+use crate::wrappers::sched::cond_resched;
 use kernel::ffi::{c_char, c_int, c_void};
 use kernel::types::{ForeignOwnable, ScopeGuard};
 use kernel::{c_str, error::code::*, prelude::*};
@@ -80,6 +81,7 @@ fn open_window(
     geom: JournalGeometry,
     base: NvmpgOffset,
     first_bucket: u16,
+    created: bool,
 ) -> Result<KBox<Window>> {
     // Allocate before anything is pinned or mapped, so failing here undoes nothing.
     let slot = KBox::<Window>::new_uninit(GFP_KERNEL)?;
@@ -92,7 +94,7 @@ fn open_window(
     set.pin(&owner)?;
     let unpin = ScopeGuard::new_with_data(owner, |o| set.unpin(&o));
     // SAFETY: `map` maps the owner's recorded range and `owner` is pinned.
-    let w = unsafe { Window::new(owner, geom, base, first_bucket, map) }?;
+    let w = unsafe { Window::new(owner, geom, base, first_bucket, map, created) }?;
     let w = slot.write(w);
     unpin.dismiss();
     Ok(w)
@@ -227,14 +229,67 @@ fn create(
         );
         return Err(ENODEV);
     }
-    let base = set.alloc.alloc_pages(geom.order(), &owner)?;
-    let w = zero(set, base, &geom).and_then(|()| open_window(set, owner, geom, base, first_bucket));
+    let (base, reused) = match reusable(set, &owner, geom.order())? {
+        Some(base) => (base, true),
+        None => (set.alloc.alloc_pages(geom.order(), &owner)?, false),
+    };
+    if reused {
+        pr_info!(
+            "cache set {}: reusing its NVDIMM journal range at {:#x} (namespace {}), never started\n",
+            Uuid(&owner),
+            base.offset(),
+            base.ns()
+        );
+    }
+    let w = zero(set, base, &geom)
+        .and_then(|()| open_window(set, owner, geom, base, first_bucket, true));
     match w {
         Ok(w) => Ok((geom, base, w)),
         Err(e) => {
-            let _ = set.alloc.free_pages(base, geom.order(), &owner);
+            give_back(set, &owner, base, geom.order());
             Err(e)
         }
+    }
+}
+
+/// The range a new cache set may take over instead of allocating: its owner already holds
+/// exactly one range, of the journal's order. That is what a crash between the allocation
+/// and the superblock write (which has no FUA in mainline) leaves behind for the same
+/// `set_uuid`; the range is zeroed again before use.
+fn reusable(set: &MetaSet, owner: &[u8; 16], order: u8) -> Result<Option<NvmpgOffset>> {
+    let mut only = None;
+    let n = match set.alloc.get_head(owner, |off, o| only = Some((off, o))) {
+        Ok(n) => n,
+        Err(AllocError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(only
+        .filter(|&(_, o)| n == 1 && o == order)
+        .map(|(off, _)| off))
+}
+
+/// Frees `owner`'s journal range at `base`, and its head too when that was its only range.
+/// Used on error paths only: a failure is logged, the range then waits for a release.
+fn give_back(set: &mut MetaSet, owner: &[u8; 16], base: NvmpgOffset, order: u8) {
+    let only = matches!(set.alloc.get_head(owner, |_, _| {}), Ok(1));
+    let r = if only {
+        set.alloc.release_owner(owner).map(drop)
+    } else {
+        set.alloc.free_pages(base, order, owner)
+    };
+    match r {
+        Ok(()) => pr_info!(
+            "cache set {}: NVDIMM journal range at {:#x} (namespace {}) freed\n",
+            Uuid(owner),
+            base.offset(),
+            base.ns()
+        ),
+        Err(e) => pr_err!(
+            "cache set {}: cannot free the NVDIMM journal range at {:#x}: {}\n",
+            Uuid(owner),
+            base.offset(),
+            e
+        ),
     }
 }
 
@@ -248,6 +303,11 @@ fn zero(set: &mut MetaSet, base: NvmpgOffset, geom: &JournalGeometry) -> Result 
         ns.store_flush(base.offset() + off, &ZEROS)
             .map_err(|_| EIO)?;
         off += ZEROS.len() as u64;
+        // A journal range is up to hundreds of MiB: let others run (under a mutex, which
+        // may sleep).
+        if off % (1 << 20) == 0 {
+            cond_resched();
+        }
     }
     ns.fence();
     Ok(())
@@ -280,7 +340,7 @@ pub unsafe extern "C" fn bch_nvm_journal_attach(
                 pr_err!("cache set {}: NVDIMM journal: {}\n", Uuid(&owner), e);
                 EINVAL
             })?;
-            open_window(set, owner, geom, base, first_bucket)
+            open_window(set, owner, geom, base, first_bucket, false)
         })?
     });
     match r {
@@ -294,7 +354,22 @@ pub unsafe extern "C" fn bch_nvm_journal_attach(
     }
 }
 
-/// Takes back a cache's window (if any), drops it and releases its pin.
+/// `run_cache_set()`: a new cache set wrote its superblock, which names its journal range:
+/// from now on the range is kept when the window goes.
+///
+/// # Safety
+///
+/// `w` must be as for [`window_mut`] (`ca->nvm_journal`, null for a cache without the feature).
+#[no_mangle]
+pub unsafe extern "C" fn bch_nvm_journal_started(w: *mut c_void) {
+    // SAFETY: guaranteed by the caller.
+    if let Some(w) = unsafe { window_mut(w) } {
+        w.mark_started();
+    }
+}
+
+/// Takes back a cache's window (if any), drops it and releases its pin. The journal range of
+/// a new cache set that never started (it failed before writing its superblock) is freed.
 ///
 /// # Safety
 ///
@@ -310,10 +385,16 @@ pub unsafe extern "C" fn bch_nvm_journal_detach(window: *mut *mut c_void) {
     // SAFETY: `w` came from `into_foreign` in `create`/`attach` and is taken back once, here
     // (the slot is null from now on).
     let w = unsafe { KBox::<Window>::from_foreign(w) };
-    let owner = w.owner;
+    let (owner, abandoned) = (w.owner, w.abandoned());
     // The mapping goes before the pin that keeps the namespace registered.
     drop(w);
-    let _ = Registry::with(|set| set.unpin(&owner));
+    let _ = Registry::with(|set| {
+        set.unpin(&owner);
+        if let Some((base, order)) = abandoned {
+            pr_info!("cache set {}: did not start\n", Uuid(&owner));
+            give_back(set, &owner, base, order);
+        }
+    });
 }
 
 /// `journal_read_bucket()`: copies `bytes` of bucket `bucket` from sector `offset` into `data`.
@@ -369,16 +450,19 @@ pub unsafe extern "C" fn bch_nvm_journal_prepare(
     }
 }
 
-/// The flush bio's completion: stores the prepared jset (unless the flush failed).
+/// The flush bio's completion: stores the prepared jset (unless the flush failed). Returns 0,
+/// or `-EIO` if the flush succeeded and the jset still is not on the NVDIMM.
 ///
 /// # Safety
 ///
 /// `w` must be as for [`window_mut`]: the window of the journal write that prepared the jset.
 #[no_mangle]
-pub unsafe extern "C" fn bch_nvm_journal_commit(w: *mut c_void, status: c_int) {
+pub unsafe extern "C" fn bch_nvm_journal_commit(w: *mut c_void, status: c_int) -> c_int {
     // SAFETY: guaranteed by the caller.
-    if let Some(w) = unsafe { window_mut(w) } {
-        w.commit(status);
+    match unsafe { window_mut(w) }.map(|w| w.commit(status)) {
+        Some(Ok(())) => 0,
+        Some(Err(e)) => e.to_errno(),
+        None => EIO.to_errno(),
     }
 }
 

@@ -44,6 +44,10 @@ pub struct Window {
     first_bucket: u64,
     map: PmemRange,
     pending: Option<Pending>,
+    /// Allocated (or reused) for a new cache set by `create`, not found by `attach`.
+    created: bool,
+    /// The new cache set wrote its superblock, which names this range: keep it.
+    started: bool,
 }
 
 impl Window {
@@ -59,6 +63,7 @@ impl Window {
         base: NvmpgOffset,
         first_bucket: u16,
         map: PmemRange,
+        created: bool,
     ) -> Result<Self> {
         let io = Geometry::new(geom.bucket_bytes(), 512).map_err(|_| EINVAL)?;
         // INVARIANT: guaranteed by the caller.
@@ -70,6 +75,8 @@ impl Window {
             first_bucket: first_bucket.into(),
             map,
             pending: None,
+            created,
+            started: false,
         })
     }
 
@@ -117,10 +124,16 @@ impl Window {
     }
 
     /// Stores the prepared jset durably (flushing copy, fence); drops it if the cache
-    /// device's flush failed (`status < 0`).
-    pub fn commit(&mut self, status: i32) {
+    /// device's flush failed (`status < 0`: bcache reports that error itself).
+    /// `EIO` if the flush succeeded but the jset could not be stored: nothing prepared, or
+    /// the store failed. Either way the jset is not on the NVDIMM.
+    pub fn commit(&mut self, status: i32) -> Result {
         let Some(p) = self.pending.take() else {
-            return;
+            pr_err!(
+                "cache set {}: journal commit without a prepared jset\n",
+                Uuid(&self.owner)
+            );
+            return Err(EIO);
         };
         if status < 0 {
             pr_err!(
@@ -128,22 +141,31 @@ impl Window {
                 Uuid(&self.owner),
                 status
             );
-            return;
+            return Ok(());
         }
-        let Some(bucket) = self.geom.bucket(self.base, p.bucket) else {
-            return;
-        };
+        let bucket = self.geom.bucket(self.base, p.bucket).ok_or(EIO)?;
         // SAFETY: by the invariant of `Pending`, `bytes` readable bytes that stay unchanged
         // until after this call.
         let jset = unsafe { core::slice::from_raw_parts(p.jset.as_ptr(), p.bytes) };
         let (io, off) = (self.io, p.offset);
-        if let Err(e) = write_jset(self, &io, bucket, off, jset) {
+        write_jset(self, &io, bucket, off, jset).map_err(|e| {
             pr_err!(
                 "cache set {}: jset not stored on the NVDIMM: {}\n",
                 Uuid(&self.owner),
                 e
             );
-        }
+            EIO
+        })
+    }
+
+    /// A new cache set's superblock now names this range (`run_cache_set` wrote it).
+    pub fn mark_started(&mut self) {
+        self.started = true;
+    }
+
+    /// The range to free when the window goes: made for a new cache set that never started.
+    pub fn abandoned(&self) -> Option<(NvmpgOffset, u8)> {
+        (self.created && !self.started).then_some((self.base, self.geom.order()))
     }
 
     /// The offset in the range of namespace byte offset `off`.

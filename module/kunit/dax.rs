@@ -5,7 +5,7 @@
 use crate::pure::media::Media;
 use crate::wrappers::dax::DaxNamespace;
 use crate::wrappers::kunit::Test;
-use kernel::{c_str, error::code::*, prelude::*};
+use kernel::{c_str, error::code::*};
 
 fn open_pmem0(t: &Test<'_>) -> Option<DaxNamespace> {
     match DaxNamespace::open(c_str!("/dev/pmem0")) {
@@ -58,22 +58,32 @@ fn dax_store_read_back(t: &Test<'_>) {
 fn dax_open_errors(t: &Test<'_>) {
     let Some(ns) = open_pmem0(t) else { return };
     let again = DaxNamespace::open(c_str!("/dev/pmem0"));
-    t.check_eq(again.err(), Some(EBUSY), "second open while held");
+    t.check_eq(
+        again.err().map(|e| e.errno),
+        Some(EBUSY),
+        "second open while held",
+    );
     drop(ns);
     t.check(
         DaxNamespace::open(c_str!("/dev/pmem0")).is_ok(),
         "open again after release",
     );
     t.check_eq(
-        DaxNamespace::open(c_str!("/dev/nonexistent")).err(),
+        DaxNamespace::open(c_str!("/dev/nonexistent"))
+            .err()
+            .map(|e| e.errno),
         Some(ENOENT),
         "no such device",
     );
-    let eopnotsupp = Error::from_errno(-(kernel::bindings::EOPNOTSUPP as i32));
+    let not_dax = DaxNamespace::open(c_str!("/dev/vda")).err();
     t.check_eq(
-        DaxNamespace::open(c_str!("/dev/vda")).err(),
-        Some(eopnotsupp),
+        not_dax.map(|e| e.errno),
+        Some(crate::errno::eopnotsupp()),
         "not DAX-capable",
+    );
+    t.check(
+        not_dax.is_some_and(|e| e.why.starts_with("not DAX-capable")),
+        "and says so",
     );
 }
 

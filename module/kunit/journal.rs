@@ -7,6 +7,7 @@ use crate::journal::hooks::*;
 use crate::pure::journal::geometry::Geometry;
 use crate::pure::journal::jset::{jset_magic, seal, JsetHeader, JSET_VERSION};
 use crate::pure::journal::scan::read_bucket;
+use crate::pure::nvmpg::error::Error as AllocError;
 use crate::registry::{MetaSet, Registry};
 use crate::wrappers::kunit::Test;
 use core::ptr::null_mut;
@@ -58,8 +59,11 @@ fn journal_create_write_attach(t: &Test<'_>) {
             &mut w,
         )
     };
-    let r = rc;
-    t.check_eq(r, 0, "create");
+    t.check_eq(rc, 0, "create");
+    // As run_cache_set() once the new set's superblock is written.
+    // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
+    // is null or the window create/attach handed out, used by this case only.
+    unsafe { bch_nvm_journal_started(w) };
     t.check_eq(keys, 32, "keys rounded down to a power of two");
     t.check(!w.is_null(), "a window");
     let bucket = 128 * 1024u64;
@@ -88,7 +92,16 @@ fn journal_create_write_attach(t: &Test<'_>) {
     t.check_eq(rc, 0, "prepare");
     // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
     // is null or the window create/attach handed out, used by this case only.
-    unsafe { bch_nvm_journal_commit(w, 0) };
+    let rc = unsafe { bch_nvm_journal_commit(w, 0) };
+    t.check_eq(rc, 0, "commit stores the jset");
+    // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
+    // is null or the window create/attach handed out, used by this case only.
+    let rc = unsafe { bch_nvm_journal_commit(w, 0) };
+    t.check_eq(
+        rc,
+        EIO.to_errno(),
+        "a commit with nothing stored is an error",
+    );
     let mut back = [0u8; 512];
     // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
     // is null or the window create/attach handed out, used by this case only.
@@ -103,7 +116,8 @@ fn journal_create_write_attach(t: &Test<'_>) {
     t.check_eq(rc, 0, "prepare 2");
     // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
     // is null or the window create/attach handed out, used by this case only.
-    unsafe { bch_nvm_journal_commit(w, EIO.to_errno()) };
+    let rc = unsafe { bch_nvm_journal_commit(w, EIO.to_errno()) };
+    t.check_eq(rc, 0, "a failed flush is reported by bcache, not again");
     // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
     // is null or the window create/attach handed out, used by this case only.
     let rc = unsafe { bch_nvm_journal_read(w, 3, 9, back.as_mut_ptr().cast(), back.len()) };
@@ -206,15 +220,45 @@ fn journal_create_write_attach(t: &Test<'_>) {
     // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
     // is null or the window create/attach handed out, used by this case only.
     unsafe { bch_nvm_journal_detach(&mut w) };
-    // Leave the namespace as found: free the range, release the set.
-    let freed = Registry::with(|s| {
-        s.alloc
-            .free_pages(crate::pure::nvmpg::format::NvmpgOffset(d[0]), 10, &SET)
-    });
+
+    // A new set that never gets to write its superblock gives its range back on detach.
+    let (mut keys2, mut d2, mut w2) = (32u16, [0u64; 256], null_mut::<c_void>());
+    // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
+    // is null or the window create/attach handed out, used by this case only.
+    let rc = unsafe {
+        bch_nvm_journal_create(
+            OTHER.as_ptr(),
+            BUCKET_SECTORS,
+            FIRST_BUCKET,
+            &mut keys2,
+            d2.as_mut_ptr(),
+            &mut w2,
+        )
+    };
+    t.check_eq(rc, 0, "create for a set that will not start");
+    let holds = |u: &[u8; 16]| Registry::with(|s| s.alloc.get_head(u, |_, _| {}));
+    t.check_eq(holds(&OTHER), Ok(Ok(1)), "it holds its range meanwhile");
+    // SAFETY: the uuids, d[], keys and buffers are live locals of the sizes C passes; `w`
+    // is null or the window create/attach handed out, used by this case only.
+    unsafe { bch_nvm_journal_detach(&mut w2) };
     t.check_eq(
-        freed,
-        Ok(Ok(())),
-        "free the journal range (order 10: 32 x 128 KiB)",
+        holds(&OTHER),
+        Ok(Err(AllocError::NotFound)),
+        "range and head freed on detach",
+    );
+    t.check_eq(holds(&SET), Ok(Ok(1)), "the started set keeps its range");
+
+    // Leave the namespace as found: release the owner, then the set.
+    let released = Registry::with(|s| s.release(&SET));
+    t.check_eq(
+        released,
+        Ok(Ok(1 << 10)),
+        "release frees the journal range (32 x 128 KiB)",
+    );
+    t.check_eq(
+        holds(&SET),
+        Ok(Err(AllocError::NotFound)),
+        "released owner holds nothing",
     );
     t.check_eq(unregister(), Ok(Ok(())), "unregister once detached");
 }

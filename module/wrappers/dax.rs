@@ -13,9 +13,10 @@
 use super::pmem::{self, PmemRange};
 use crate::errno::eopnotsupp;
 use crate::pure::media::{Media, OutOfRange};
+use core::fmt;
 use core::ptr::NonNull;
-use kernel::error::code::{EINVAL, EIO, ENODEV};
-use kernel::ffi::{c_char, c_long, c_ulong, c_void};
+use kernel::error::code::{EBUSY, EINVAL, EIO, ENODEV, ENOENT, ENOMEM, ENOTBLK};
+use kernel::ffi::{c_char, c_int, c_long, c_ulong, c_void};
 use kernel::types::ScopeGuard;
 use kernel::{bindings, error::from_err_ptr, prelude::*, str::CStr};
 
@@ -35,6 +36,7 @@ extern "C" {
         bdev_file: *mut bindings::file,
         start_off: *mut u64,
         holder: *mut c_void,
+        why: *mut c_int,
     ) -> *mut DaxDevice;
     fn bch_nvm_dax_put(dax_dev: *mut DaxDevice, holder: *mut c_void);
     fn bch_nvm_dax_map(
@@ -46,6 +48,65 @@ extern "C" {
 }
 
 const PAGE: u64 = bindings::PAGE_SIZE as u64;
+
+/// Why a namespace could not be opened: the errno users get, and the reason for dmesg.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenError {
+    /// The errno.
+    pub errno: Error,
+    /// What it means for this device.
+    pub why: &'static str,
+}
+
+impl OpenError {
+    fn new(errno: Error, why: &'static str) -> Self {
+        Self { errno, why }
+    }
+
+    /// The reason for an errno of the block device open or of `dax_direct_access`.
+    fn from_errno(errno: Error) -> Self {
+        let why = if errno == ENOENT {
+            "no such device"
+        } else if errno == EBUSY {
+            "device busy (held by someone else)"
+        } else if errno == ENOTBLK {
+            "not a block device"
+        } else {
+            "cannot open or map"
+        };
+        Self { errno, why }
+    }
+}
+
+impl From<Error> for OpenError {
+    fn from(e: Error) -> Self {
+        Self::from_errno(e)
+    }
+}
+
+impl From<kernel::alloc::AllocError> for OpenError {
+    fn from(_: kernel::alloc::AllocError) -> Self {
+        Self::new(ENOMEM, "out of memory")
+    }
+}
+
+impl From<OpenError> for Error {
+    fn from(e: OpenError) -> Self {
+        e.errno
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.why)
+    }
+}
+
+/// `bch_nvm_dax_get`'s reasons (module/shims.h).
+const DAX_NONE: c_int = 1;
+const DAX_UNALIGNED: c_int = 2;
+const DAX_HELD: c_int = 3;
+const DAX_ASYNC: c_int = 4;
 
 /// One linearly mapped piece of a namespace.
 struct Extent {
@@ -81,10 +142,12 @@ unsafe impl Sync for DaxNamespace {}
 impl DaxNamespace {
     /// Opens the block device at `path` exclusively and maps its whole DAX range.
     ///
-    /// Errors: `ENOENT` (no such device), `EBUSY` (held by someone else), `EOPNOTSUPP` (no
-    /// fsdax: a raw-mode or non-pmem device), `EINVAL` (not page-aligned), or what
-    /// `dax_direct_access` returns.
-    pub fn open(path: &CStr) -> Result<Self> {
+    /// Errors, each with its own reason: `ENOENT` (no such device), `EBUSY` (the device or
+    /// its DAX device held by someone else), `EOPNOTSUPP` (no fsdax: a raw-mode or non-pmem
+    /// device; or DAX that is not synchronous, such as virtio-pmem, where stores are durable
+    /// only after a flush request this code does not send), `EINVAL` (not page-aligned), or
+    /// what `dax_direct_access` returns.
+    pub fn open(path: &CStr) -> Result<Self, OpenError> {
         let mut holder = KBox::new(0u8, GFP_KERNEL)?;
         let holder_ptr: *mut c_void = (&mut *holder as *mut u8).cast();
         // SAFETY: `path` is NUL-terminated; `holder_ptr` stays valid as long as the device
@@ -95,14 +158,26 @@ impl DaxNamespace {
         let file_guard = ScopeGuard::new_with_data(file, release_file);
         // SAFETY: `file` is an open block device file.
         let len = unsafe { bch_nvm_bdev_nr_bytes(file.as_ptr()) };
-        let mut start_off = 0u64;
-        // SAFETY: as above; `start_off` is a valid out pointer.
-        let dax = unsafe { bch_nvm_dax_get(file.as_ptr(), &mut start_off, holder_ptr) };
-        let dax = NonNull::new(dax).ok_or_else(eopnotsupp)?;
+        let (mut start_off, mut why) = (0u64, 0);
+        // SAFETY: as above; `start_off` and `why` are valid out pointers.
+        let dax = unsafe { bch_nvm_dax_get(file.as_ptr(), &mut start_off, holder_ptr, &mut why) };
+        let dax = NonNull::new(dax).ok_or_else(|| match why {
+            DAX_NONE => OpenError::new(eopnotsupp(), "not DAX-capable (needs an fsdax namespace)"),
+            DAX_UNALIGNED => OpenError::new(EINVAL, "namespace size or offset not page-aligned"),
+            DAX_HELD => OpenError::new(EBUSY, "DAX device held by another user"),
+            DAX_ASYNC => OpenError::new(
+                eopnotsupp(),
+                "not synchronous DAX (stores would need a flush: virtio-pmem?)",
+            ),
+            _ => OpenError::new(EIO, "cannot get the DAX device"),
+        })?;
         // SAFETY: `dax` was got with `holder_ptr` and is put once, here or in `drop`.
         let dax_guard = ScopeGuard::new_with_data(dax, |d| unsafe { release_dax(d, holder_ptr) });
         if len == 0 || len % PAGE != 0 || start_off % PAGE != 0 {
-            return Err(EINVAL);
+            return Err(OpenError::new(
+                EINVAL,
+                "namespace size or offset not page-aligned",
+            ));
         }
         let extents = map_all(dax, start_off / PAGE, len / PAGE)?;
         let (dax, file) = (dax_guard.dismiss(), file_guard.dismiss());

@@ -3,8 +3,9 @@
 //! A linearly mapped range of persistent memory, and the persistent-store primitives on it.
 //!
 //! [`PmemRange`] is one kernel-virtual range of a DAX mapping. Its methods are the only code
-//! that dereferences mapped NVDIMM memory, each bounds-checked against the range: plain copies
-//! out, plain stores in (an aligned 8-byte store is always one 64-bit store, never a byte
+//! that dereferences mapped NVDIMM memory, each bounds-checked against the range: reads with
+//! the machine-check-safe `copy_mc_to_kernel` (a poisoned line fails the read instead of
+//! taking the machine down), plain stores in (an aligned 8-byte store is always one 64-bit store, never a byte
 //! copy, so records, links and counters reach the media whole; see `pure/media.rs`),
 //! `memcpy_flushcache` for bulk persistent copies, `arch_wb_cache_pmem` to write back stored
 //! lines, and [`fence`] (`pmem_wmb`).
@@ -17,6 +18,7 @@ extern "C" {
     fn bch_nvm_memcpy_flushcache(dst: *mut c_void, src: *const c_void, len: usize);
     fn bch_nvm_wb_cache_pmem(addr: *mut c_void, len: usize);
     fn bch_nvm_pmem_wmb();
+    fn bch_nvm_copy_mc(dst: *mut c_void, src: *const c_void, len: usize) -> usize;
 }
 
 /// `len` bytes of persistent memory mapped at `kaddr`.
@@ -97,12 +99,21 @@ impl PmemRange {
         })
     }
 
-    /// Copies `dst.len()` bytes at `off` into `dst`.
+    /// Copies `dst.len()` bytes at `off` into `dst`, machine-check safe: a read that hits
+    /// poisoned memory fails (logged with the offset) rather than crashing.
     pub fn read_at(&self, off: u64, dst: &mut [u8]) -> Result<(), OutOfRange> {
         let p = self.at(off, dst.len())?;
         // SAFETY: `dst.len()` mapped bytes at `p` (checked by `at`), writable in `dst`; no
         // store races this read (stores need `&mut self`); no overlap.
-        unsafe { core::ptr::copy_nonoverlapping(p, dst.as_mut_ptr(), dst.len()) };
+        let left = unsafe { bch_nvm_copy_mc(dst.as_mut_ptr().cast(), p.cast(), dst.len()) };
+        if left != 0 {
+            kernel::pr_err!(
+                "nvm-pages: poisoned NVDIMM memory: read of {} bytes at mapping offset {:#x} failed\n",
+                dst.len(),
+                off
+            );
+            return Err(OutOfRange);
+        }
         Ok(())
     }
 

@@ -38,10 +38,19 @@ impl fmt::Display for Error {
     }
 }
 
+/// Alignment and granule of direct reads (the logical block size of pmem and of every block
+/// device this tool meets is at most this).
+const DIRECT_ALIGN: usize = 4096;
+
 /// An open namespace.
 pub struct Device {
     pub path: String,
     file: File,
+    /// A block device opened a second time with `O_DIRECT`, for reads. While the namespace is
+    /// registered the kernel writes its metadata through a DAX mapping, which the page cache
+    /// of the block device does not see: buffered reads could show stale heads and records.
+    /// Direct reads go to the pmem driver, which copies from the same memory.
+    direct: Option<File>,
     /// Size in bytes.
     pub size: u64,
     /// Identity of the underlying device, to refuse the same one twice.
@@ -82,22 +91,50 @@ impl Device {
         } else {
             (meta.len(), (meta.dev(), meta.ino()))
         };
+        let direct = if block {
+            let mut o = OpenOptions::new();
+            o.read(true).custom_flags(libc::O_DIRECT);
+            Some(o.open(path).map_err(err)?)
+        } else {
+            None
+        };
         Ok(Self {
             path: path.to_owned(),
             file,
+            direct,
             size,
             id,
             meta: Vec::new(),
         })
     }
 
-    /// Reads `len` bytes at `off`.
+    /// Reads `len` bytes at `off` (directly from a block device, see [`Device::direct`]).
     pub fn read_at(&self, off: u64, len: usize) -> Result<Vec<u8>, Error> {
         let mut buf = vec![0; len];
-        self.file
-            .read_exact_at(&mut buf, off)
+        self.read_into(off, &mut buf)
             .map_err(|e| Error::new(&self.path, format!("read at offset {off}: {e}")))?;
         Ok(buf)
+    }
+
+    /// Fills `dst` from `off`: buffered for a file, through an aligned bounce buffer and
+    /// `O_DIRECT` for a block device.
+    fn read_into(&self, off: u64, dst: &mut [u8]) -> io::Result<()> {
+        let Some(direct) = &self.direct else {
+            return self.file.read_exact_at(dst, off);
+        };
+        let align = DIRECT_ALIGN as u64;
+        let start = off - off % align;
+        let end = (off + dst.len() as u64).div_ceil(align) * align;
+        let span = usize::try_from(end - start).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let mut raw = vec![0u8; span + DIRECT_ALIGN];
+        let skip = raw.as_ptr().align_offset(DIRECT_ALIGN);
+        let bounce = raw
+            .get_mut(skip..skip + span)
+            .ok_or(io::ErrorKind::InvalidInput)?;
+        direct.read_exact_at(bounce, start)?;
+        let from = (off - start) as usize;
+        dst.copy_from_slice(&bounce[from..from + dst.len()]);
+        Ok(())
     }
 
     /// Reads the metadata area (all of it lies in the first [`START`] bytes).
@@ -125,7 +162,7 @@ impl Image for Device {
         let end = start.checked_add(dst.len()).ok_or(OutOfRange)?;
         match self.meta.get(start..end) {
             Some(src) => dst.copy_from_slice(src),
-            None => self.file.read_exact_at(dst, off).map_err(|_| OutOfRange)?,
+            None => self.read_into(off, dst).map_err(|_| OutOfRange)?,
         }
         Ok(())
     }

@@ -203,7 +203,7 @@ impl ShownSet {
             line(format!(
                 "head {index}: uuid {} label \"{}\" {state}",
                 uuid::fmt(&head.uuid),
-                String::from_utf8_lossy(head.label_bytes())
+                escape_label(head.label_bytes())
             ));
             for b in blocks {
                 line(format!(
@@ -237,4 +237,18 @@ impl ShownSet {
         }
         out
     }
+}
+
+/// A head's label for a terminal: printable ASCII as is; `"`, `\` and every other byte
+/// (control bytes, non-ASCII) as `\xNN`, so a label cannot move the cursor or fake a line.
+pub fn escape_label(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
