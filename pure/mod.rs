@@ -9,7 +9,8 @@
 //!
 //! - primitives: [`le`] (bounded little-endian access), [`crc64`] (bcache's checksum),
 //!   [`media`] (the persistent-memory model), [`grow_vec`] (fallible growable sequences),
-//!   [`sort`] (an in-place heapsort);
+//!   [`sort`] (an in-place heapsort), [`layout`] (the macro that declares each on-media
+//!   struct once: fields, offsets, size, checked decode and encode);
 //! - [`nvmpg`]: the nvm-pages allocator and its on-media format;
 //! - [`journal`]: jsets and their persistent write on the NVDIMM;
 //! - [`cache_sb`]: bcache's cache superblock and the NVDIMM journal's place in it.

@@ -6,7 +6,7 @@
 //! (`bcache_nvm_core::nvmpg`, `bcache_nvm_core::journal`, ...). Host-only code lives beside
 //! this file: [`replay_model`] (mainline's rules for which jsets replay keeps, for the tool
 //! and the journal crash test), [`crash`] (recording media and crash-state enumeration) and
-//! [`reference`] (slow reference implementations tests compare against).
+//! [`reference`](mod@reference) (slow reference implementations tests compare against).
 #![no_std]
 #![deny(missing_docs)]
 

@@ -99,8 +99,8 @@ impl Latency {
         0
     }
 
-    /// A report: total, p50 and p99 upper bounds, then one `<us_upper_bound> <count>` line per
-    /// non-empty bucket.
+    /// A report: `jsets <total> p50_ns_le <ns> p99_ns_le <ns>`, then one
+    /// `ns_lt <upper bound in ns> <count>` line per non-empty bucket.
     pub fn report(&self, f: &mut impl fmt::Write) -> fmt::Result {
         let c = self.counts();
         let total: u64 = c.iter().sum();

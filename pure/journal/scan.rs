@@ -7,7 +7,8 @@
 //! checksum mismatch (a torn or corrupted jset: nothing after it is trusted). Unlike
 //! mainline, a jset whose version is not [`JSET_VERSION`] also stops the walk: only this code
 //! writes NVDIMM journals, so another version means a format it cannot read. Valid jsets are
-//! reported in bucket order; which of them are kept is [`super::replay`]'s decision.
+//! reported in bucket order; which of them are kept is replay's decision (bcache's C; modelled on the host in
+//! `host/src/replay_model`).
 //!
 //! The bytes are read straight from the mapping in small pieces, so no jset-sized buffer is
 //! needed and the stack use stays under 512 bytes.

@@ -32,16 +32,17 @@
 //! bucket can still hold intact, correctly checksummed jsets of an earlier cycle after (or,
 //! when the new write is torn or not yet started, at) the write position. They are harmless:
 //! every one has `seq` below the `last_seq` of every jset written since the bucket's reuse,
-//! so replay drops them by the `last_seq` rule ([`super::replay`]); and a bucket whose first
+//! so replay drops them by the `last_seq` rule (modelled in `host/src/replay_model/replay.rs`);
+//! and a bucket whose first
 //! jset is stale only ever holds an older run of the ring, which the bucket search of
-//! [`super::read`] treats like any other older bucket.
+//! `host/src/replay_model/read.rs` treats like any other older bucket.
 //!
 //! Bucket reuse and a torn first write: a torn jset also destroys the jsets it overwrote.
 //! Mainline reuses a bucket once its jsets are below the journal's *current* `last_seq`, which
 //! may already be past the `last_seq` the newest durable jset recorded (pins drop without the
 //! journal lock). A crash during the first write into such a bucket then leaves a hole at the
 //! start of the replay range: benign (those keys are in written btree nodes) and reported as
-//! such by [`super::replay::Missing::at_start`]. Reclaiming against the newest durable
+//! such by the host model (`replay_model::replay::Missing::at_start`). Reclaiming against the newest durable
 //! `last_seq` instead avoids the hole altogether.
 
 use crate::pure::media::Media;
