@@ -1,6 +1,8 @@
 //! Fuzz target: the offline checker of nvm-pages sets (`nvmpg::check`) on mutated sets.
 //! Nothing may panic, the totals must agree with what the walk reported, every decoded
 //! structure must survive an encode/decode round trip, and the unmutated set must be clean.
+//! A set the checker finds clean must also register with the allocator (`nvmpg::alloc`),
+//! which must then hold the same records and free pages.
 //!
 //! The input is a set of edits to a valid two-namespace set built once by the real allocator
 //! (`heads[0]` plus three owners; one owner's chain on namespace 1 spans two recs blocks, and
@@ -12,6 +14,7 @@
 //! Input layout (every byte is XORed onto the base, so zeros change nothing):
 //! - byte 0, control: bits 0..1 the images passed (0: ns0 ns1, 1: ns1 ns0, 2: ns0 alone,
 //!   3: ns0 ns1 ns0); bit 2/3: keep the stale sb csum of ns0/ns1; bit 4: a 16-record scratch;
+//!   bit 5: if the check finds nothing wrong, also register the images with the allocator;
 //! - bytes 1..5, 5..9: size of ns0, ns1 in pages (LE u32);
 //! - then, in order: sb of ns0 (232 bytes), set header (40), heads 0..3 (4 * 120), the header
 //!   and first 8 slots of recs blocks 0..5 (6 * 152), sb of ns1 (232);
@@ -28,9 +31,9 @@ use std::fmt::Write;
 use std::sync::OnceLock;
 
 use bcache_nvm_core::crash::{format_namespace, HostMedia, HostVecs};
-use bcache_nvm_core::media::OutOfRange;
+use bcache_nvm_core::media::{Media, OutOfRange};
 use bcache_nvm_core::nvmpg::alloc::Allocator;
-use bcache_nvm_core::nvmpg::check::{walk, Image, Problem, RecordRef, Visitor};
+use bcache_nvm_core::nvmpg::check::{walk, Image, Problem, RecordRef, Summary, Visitor};
 use bcache_nvm_core::nvmpg::format::{
     Head, Rec, RecsHeader, Sb, SetHeader, FIRST_PAGE, NS_MAX, RECLIST_HEAD_OFFSET, SB_OFFSET,
     START, SYSRECS_OFFSET,
@@ -123,6 +126,7 @@ fn base() -> &'static Base {
 }
 
 /// One namespace: the base with the edits of this input, copied page by page on first edit.
+#[derive(Clone)]
 struct Ns<'a> {
     base: &'a [u8],
     size: u64,
@@ -185,6 +189,57 @@ impl<'a> Ns<'a> {
     }
 }
 
+/// The allocator reads and stores through the same pages (stores stay in the reserved area).
+impl Media for Ns<'_> {
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), OutOfRange> {
+        Image::read(self, off, dst)
+    }
+
+    fn store(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {
+        let end = off.checked_add(src.len() as u64).ok_or(OutOfRange)?;
+        if end > self.size || end > START {
+            return Err(OutOfRange);
+        }
+        for (i, &b) in src.iter().enumerate() {
+            let at = off as usize + i;
+            self.page_mut(at / PAGE)[at % PAGE] = b;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, off: u64, len: u64) -> Result<(), OutOfRange> {
+        match off.checked_add(len) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(OutOfRange),
+        }
+    }
+
+    fn fence(&mut self) {}
+}
+
+/// Registers a set the checker found clean and compares the allocator's view with the walk's.
+fn register_clean(images: &[&Ns<'static>], seen: &Collect, summary: &Summary) {
+    let mut a: Allocator<Ns<'static>, HostVecs> = Allocator::new();
+    for &n in images {
+        if let Err(e) = a.register(n.clone()) {
+            panic!("the checker found the set clean, register refused it: {e}");
+        }
+    }
+    let mut recs = Vec::new();
+    a.lists()
+        .for_each_indexed(|_, at, rec| recs.push((at, rec.0)));
+    recs.sort_unstable();
+    assert_eq!(recs, seen.recs, "the allocator's records are the walk's");
+    let total: u64 = (0..NS_MAX)
+        .map(|n| seen.pages_total[n].saturating_sub(FIRST_PAGE) - summary.allocated[n])
+        .sum();
+    assert_eq!(a.free_pages_total(), total, "free pages");
+}
+
 /// Copies the base bytes at `off` into `dst`; past the stored bytes it reads zeros.
 fn copy_base(base: &[u8], off: u64, dst: &mut [u8]) {
     dst.fill(0);
@@ -232,6 +287,8 @@ struct Collect {
     problems: Vec<String>,
     images: Vec<Option<usize>>,
     records: usize,
+    /// (slot offset, record) of every live record, sorted once the walk is done.
+    recs: Vec<(u64, u64)>,
     /// (head, namespace) of every recs block, in walk order.
     chains: Vec<(usize, usize)>,
     /// Largest `pages_total` among the sbs of each namespace id.
@@ -286,6 +343,7 @@ impl Visitor for Collect {
         assert!((SYSRECS_OFFSET..START).contains(&at));
         round_trip!(Rec, &rec, Rec::SIZE);
         self.records += 1;
+        self.recs.push((at, rec.0));
     }
 }
 
@@ -364,6 +422,10 @@ fuzz_target!(|input: &[u8]| {
     assert!(seen.images.iter().flatten().all(|&k| k < images.len()));
     for (n, &allocated) in summary.allocated.iter().enumerate() {
         assert!(allocated <= seen.pages_total[n].saturating_sub(FIRST_PAGE));
+    }
+    if control & 32 != 0 && summary.problems == 0 {
+        seen.recs.sort_unstable();
+        register_clean(&images, &seen, &summary);
     }
     if input.iter().all(|&b| b == 0) {
         assert_eq!(seen.problems, Vec::<String>::new(), "the base set is clean");

@@ -20,6 +20,7 @@ seed check ns1_first 01
 seed check ns0_alone 02
 seed check ns0_twice 03
 seed check small_scratch 10
+seed check register 20
 # Stale ns0 csum after setting sb.flags (byte 9 + 96 of the input).
 seed check stale_csum 04 "$(rep 104 00)" 01
 # One patch: the low byte of heads[1].recs_offset[0] (64 KiB window), i.e. a broken link.
