@@ -8,6 +8,9 @@
 //! magic or version, no seal, a torn or truncated store, a gap, a wild `last_seq`).
 //!
 //! Checked, for every input:
+//! - `write_jset` stores exactly the jsets its rules accept (a whole header, no more bytes
+//!   claimed than given, at most `JSET_MAX_BYTES`, inside the bucket); a refused one is
+//!   stored raw, as a torn or oversized write would leave it;
 //! - the scan of each bucket never fails and equals an independent walk of the bucket's bytes
 //!   by the documented rules (magic, size, checksum, version; stop at the first that fails);
 //!   every jset it reports starts on a block inside the bucket, fits in it, checksums right,
