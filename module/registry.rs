@@ -11,6 +11,7 @@ use crate::pure::nvmpg::alloc::Allocator;
 use crate::pure::nvmpg::format::NS_MAX;
 use crate::wrappers::{dax::DaxNamespace, kvvec::KernelVecs};
 use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::ffi::{c_int, c_void};
 use kernel::{
     error::code::*,
     new_mutex,
@@ -152,6 +153,25 @@ impl MetaSet {
         Ok(core::mem::take(&mut self.alloc))
     }
 
+    /// The DAX device of a registered namespace is going away (its driver unbinds): releases
+    /// the whole set if no running cache set uses it, else says how many do.
+    fn device_going(&mut self, holder: *const c_void) -> Going {
+        let Some(id) = (0..NS_MAX as u8)
+            .find(|&id| self.alloc.media(id).is_some_and(|ns| ns.is_holder(holder)))
+        else {
+            return Going::NotOurs;
+        };
+        let users: usize = self.pinned.iter().map(|&(_, n)| n).sum();
+        if users > 0 {
+            return Going::Busy { id, users };
+        }
+        self.paths = Default::default();
+        Going::Released {
+            id,
+            alloc: core::mem::take(&mut self.alloc),
+        }
+    }
+
     /// Marks `owner`'s pages as in use by a running cache set (its journal, say): the set
     /// cannot be unregistered until as many [`MetaSet::unpin`]s. `ENOENT` if `owner` holds
     /// nothing in this set.
@@ -234,6 +254,14 @@ impl MetaSet {
         crate::pure::grow_vec::GrowVec::truncate(&mut self.pinned, last);
     }
 
+    /// The path namespace `id` was registered by, for dmesg.
+    pub fn path_of(&self, id: u8) -> &CStr {
+        match self.paths.get(usize::from(id)) {
+            Some(Some(p)) => p,
+            _ => kernel::c_str!("?"),
+        }
+    }
+
     /// The namespace id registered by `path`.
     pub fn find(&self, path: &CStr) -> Option<u8> {
         let i = self
@@ -241,6 +269,76 @@ impl MetaSet {
             .iter()
             .position(|p| p.as_ref().is_some_and(|p| p.as_bytes() == path.as_bytes()))?;
         u8::try_from(i).ok()
+    }
+}
+
+/// What [`MetaSet::device_going`] found.
+enum Going {
+    /// Not a namespace of the registered set.
+    NotOurs,
+    /// Namespace `id`'s set has running cache sets (`users` pins).
+    Busy { id: u8, users: usize },
+    /// Namespace `id`'s set was unregistered: drop `alloc` (outside the lock) to release it.
+    Released { id: u8, alloc: KernelAllocator },
+}
+
+/// `notify_failure` of the DAX holder of every registered namespace (`module/shims.c`).
+///
+/// `MF_MEM_PRE_REMOVE` (the namespace's driver is unbinding, e.g. `echo namespace0.0 >
+/// /sys/bus/nd/drivers/nd_pmem/unbind`): the mapping must not outlive this call. With no
+/// running cache set using the set, it is unregistered here and its devices released; with
+/// running cache sets, the unbind waits until they are stopped (their journals live in that
+/// mapping), and says so once in dmesg. Other failures (poison) are logged; reads that meet
+/// poison fail on their own (`copy_mc_to_kernel`).
+///
+/// # Safety
+///
+/// Called by the DAX core only; `holder` is only compared, never dereferenced.
+#[no_mangle]
+pub unsafe extern "C" fn bch_nvm_dax_notify(
+    holder: *mut c_void,
+    offset: u64,
+    len: u64,
+    mf_flags: c_int,
+) -> c_int {
+    if mf_flags as u32 & kernel::bindings::mf_flags_MF_MEM_PRE_REMOVE == 0 {
+        pr_err!(
+            "nvm-pages: memory failure in a registered namespace at {:#x}, {:#x} bytes\n",
+            offset,
+            len
+        );
+        return 0;
+    }
+    let mut told = false;
+    loop {
+        let going = Registry::with(|set| {
+            let going = set.device_going(holder);
+            match &going {
+                Going::Busy { id, users } if !told => pr_warn!(
+                    "nvm-pages: {}: device going away; the unbind waits for {} running cache set(s) using it to stop\n",
+                    set.path_of(*id),
+                    users
+                ),
+                Going::Released { id, .. } => {
+                    pr_warn!("nvm-pages: namespace {}: device going away; set unregistered\n", id)
+                }
+                _ => {}
+            }
+            going
+        });
+        match going {
+            Ok(Going::Busy { .. }) => {
+                told = true;
+                // SAFETY: process context (a driver unbind); sleeping is allowed.
+                unsafe { kernel::bindings::msleep(100) };
+            }
+            // The devices are released here, outside the lock.
+            Ok(Going::Released { alloc, .. }) => {
+                drop(alloc);
+                return 0;
+            }
+            _ => return 0,
+        }
     }
 }
 

@@ -23,6 +23,16 @@ u64 bch_nvm_bdev_nr_bytes(struct file *bdev_file)
 	return bdev_nr_bytes(file_bdev(bdev_file));
 }
 
+/* Our DAX holder's notify_failure: into Rust, which finds the namespace by its holder. */
+static int bch_nvm_notify_failure(struct dax_device *dax_dev, u64 offset, u64 len, int mf_flags)
+{
+	return bch_nvm_dax_notify(dax_holder(dax_dev), offset, len, mf_flags);
+}
+
+static const struct dax_holder_operations bch_nvm_holder_ops = {
+	.notify_failure = bch_nvm_notify_failure,
+};
+
 struct dax_device *bch_nvm_dax_get(struct file *bdev_file, u64 *start_off, void *holder,
 				   int *why)
 {
@@ -38,7 +48,7 @@ struct dax_device *bch_nvm_dax_get(struct file *bdev_file, u64 *start_off, void 
 		*why = BCH_NVM_DAX_UNALIGNED;
 		return NULL;
 	}
-	dax_dev = fs_dax_get_by_bdev(bdev, start_off, holder, NULL);
+	dax_dev = fs_dax_get_by_bdev(bdev, start_off, holder, &bch_nvm_holder_ops);
 	if (!dax_dev) {
 		*why = BCH_NVM_DAX_HELD;
 		return NULL;

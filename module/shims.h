@@ -24,6 +24,8 @@ enum {
 struct dax_device *bch_nvm_dax_get(struct file *bdev_file, u64 *start_off, void *holder,
 				   int *why);
 void bch_nvm_dax_put(struct dax_device *dax_dev, void *holder);
+/* Rust (module/registry.rs): the DAX device held by holder fails or goes away. */
+int bch_nvm_dax_notify(void *holder, u64 offset, u64 len, int mf_flags);
 /* dax_direct_access() under dax_read_lock(): pages mapped from pgoff, or -errno. */
 long bch_nvm_dax_map(struct dax_device *dax_dev, unsigned long pgoff, long nr_pages,
 		  void **kaddr);

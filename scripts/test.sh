@@ -49,6 +49,19 @@ states=$(sed -n 's/.*crash states explored: \([0-9]*\).*/\1/p' "$logdir/host.log
 	awk '{ n += $1 } END { print n + 0 }')
 log "host: crash states explored: $states"
 
+# --- Fuzzing: every cargo-fuzz target for 60 s from its committed seeds.
+log "fuzz: every target, 60 s from its seeds"
+rc=0
+"$REPO/scripts/fuzz.sh" 60 > "$logdir/fuzz.out" 2> "$logdir/fuzz.err" || rc=$?
+grep -E '^(fuzz|FAIL) ' "$logdir/fuzz.out" >&2 || true
+p=$(grep -c '^PASS ' "$logdir/fuzz.out" || true)
+f=$(grep -c '^FAIL ' "$logdir/fuzz.out" || true)
+count "$p" "$f"
+if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+	tail -n 20 "$logdir/fuzz.err" >&2
+	failed_step "fuzz (exit $rc)"
+fi
+
 # The module's pure files must also build with the kernel's rustc (1.85).
 if RUSTC=$KRUSTC CARGO_TARGET_DIR="$REPO/target/rustc-kernel" \
 	cargo build --quiet -p bcache-nvm-core > "$logdir/pure-1.85.log" 2>&1; then
@@ -146,6 +159,13 @@ vm_run nvm-tool nvm-tool.sh
 
 # --- register_nvdimm_meta and friends: happy path and every refusal.
 vm_run nvm-register nvm-register.sh
+
+# --- The namespace's driver unbinds under the meta device: idle set released, a running set
+# makes the unbind wait until it stops; no oops.
+vm_run nvm-unbind nvm-unbind.sh
+
+# --- An asynchronous DAX device (virtio-pmem) is refused as a meta device.
+vm_run nvm-async-dax --virtio-pmem nvm-async-dax.sh
 
 # --- NVDIMM space given back: release while pinned / after stop, the state a crash between
 # journal allocation and superblock write leaves, 100 create/stop/release cycles.

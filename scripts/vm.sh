@@ -4,7 +4,7 @@
 # e.g. fio's verify state), runs one guest script from scripts/guest/, prints its output
 # and exits with its exit status.
 #
-#   vm.sh [--state DIR] [--timeout SECONDS] [--expect-crash] SCRIPT [ARG...]
+#   vm.sh [--state DIR] [--timeout SECONDS] [--expect-crash] [--virtio-pmem] SCRIPT [ARG...]
 #
 # --state DIR keeps the NVDIMM and disk images in DIR between boots (reboot tests boot twice
 # with the same DIR); without it the images are fresh and removed afterwards. A guest that
@@ -15,12 +15,13 @@
 # guest having reached the crash trigger, reported by the script as "BNVM-CRASHING".
 source "$(dirname "$0")/lib.sh"
 
-state= timeout=300 expect_crash=0
+state= timeout=300 expect_crash=0 vpmem=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--state) state=$2; shift 2 ;;
 	--timeout) timeout=$2; shift 2 ;;
 	--expect-crash) expect_crash=1; shift ;;
+	--virtio-pmem) vpmem=1; shift ;;
 	--) shift; break ;;
 	-*) die "vm.sh: unknown option $1" ;;
 	*) break ;;
@@ -50,6 +51,15 @@ mkdir -p "$state"
 [ -f "$state/backing.img" ] || truncate -s 1G "$state/backing.img"
 [ -f "$state/scratch.img" ] || truncate -s 64M "$state/scratch.img"
 
+# --virtio-pmem: a second, asynchronous pmem device (virtio-pmem-pci, 128 MiB): DAX whose
+# stores are durable only after a flush request to the host.
+extra=()
+if [ $vpmem = 1 ]; then
+	[ -f "$state/vpmem.img" ] || truncate -s 128M "$state/vpmem.img"
+	extra+=(-object "memory-backend-file,id=vmem1,share=on,mem-path=$state/vpmem.img,size=128M"
+		-device virtio-pmem-pci,memdev=vmem1,id=vpmem1)
+fi
+
 disk_cache=${BNVM_DISK_CACHE:-writeback}
 mkdir -p "$OUT/vm-logs"
 log_base="$OUT/vm-logs/$script.$(date +%H%M%S).$$"
@@ -64,6 +74,7 @@ timeout -k 5 "$timeout" qemu-system-x86_64 \
 	-drive "file=$state/cache.img,if=virtio,format=raw,cache=$disk_cache" \
 	-drive "file=$state/backing.img,if=virtio,format=raw,cache=$disk_cache" \
 	-drive "file=$state/scratch.img,if=virtio,format=raw,cache=$disk_cache" \
+	"${extra[@]}" \
 	-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 bnvm.script=$script bnvm.args=$args" \
 	-display none -monitor none -serial "file:$console" -serial "file:$output" \

@@ -191,6 +191,12 @@ impl DaxNamespace {
         })
     }
 
+    /// Whether `holder` is this namespace's holder of its block and DAX devices (the cookie
+    /// the DAX device's failure notifications carry).
+    pub fn is_holder(&self, holder: *const c_void) -> bool {
+        core::ptr::eq(&*self.holder as *const u8, holder.cast())
+    }
+
     /// Number of linearly mapped pieces (1 unless the namespace has several ranges).
     pub fn extent_count(&self) -> usize {
         self.extents.len()
