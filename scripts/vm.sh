@@ -56,7 +56,7 @@ mkdir -p "$state"
 extra=()
 if [ $vpmem = 1 ]; then
 	[ -f "$state/vpmem.img" ] || truncate -s 128M "$state/vpmem.img"
-	extra+=(-object "memory-backend-file,id=vmem1,share=on,mem-path=$state/vpmem.img,size=128M"
+	extra+=(-object "memory-backend-file,id=vmem1,share=on,mem-path=$state/vpmem.img,size=128M,align=2M"
 		-device virtio-pmem-pci,memdev=vmem1,id=vpmem1)
 fi
 
