@@ -10,6 +10,7 @@ PKGS=(
 	libclang-dev clang flex bison bc libelf-dev libssl-dev cpio
 	qemu-system-x86 busybox-static ndctl bcache-tools fio xz-utils
 	libpmemobj-dev fonts-dejavu-core
+	udev dkms
 )
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -3,14 +3,16 @@
 //!
 //! Exit status: 0 on success (for `check`: a clean set; for `show-cache`: a valid superblock;
 //! `show-journal` succeeds whenever it could scan the journal, whatever it found),
-//! 1 when `check` finds problems or `show-cache` a bad offset, magic or csum, 2 on any error
-//! (usage, I/O, refusal); errors print `bcache-nvm: DEVICE: REASON` to stderr.
+//! 1 when `check` finds problems or `show-cache` a bad offset, magic or csum, or when `probe`
+//! finds neither a namespace nor a marked cache, 2 on any error (usage, I/O, refusal); errors
+//! print `bcache-nvm: DEVICE: REASON` to stderr.
 
 mod cache;
 mod check;
 mod device;
 mod format;
 mod journal;
+mod probe;
 mod show;
 mod uuid;
 
@@ -83,6 +85,13 @@ enum Command {
         #[arg(required = true)]
         nvdimms: Vec<String>,
     },
+    /// Tell udev what a device is: `KEY=VALUE` lines (`BCACHE_NVM_ROLE=meta` for an nvm-pages
+    /// namespace, `BCACHE_NVM_ROLE=cache` for a cache marked NVDIMM_META); exit 1 and print
+    /// nothing for anything else.
+    Probe {
+        /// The device (block device or file).
+        device: String,
+    },
 }
 
 /// Opens read-only and loads the metadata area of every device.
@@ -111,6 +120,16 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 .map_err(|e| Error::new("stdout", e))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Probe { device } => match probe::probe(&device)? {
+            probe::Probe::Found(lines) => {
+                let out: String = lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+                std::io::stdout()
+                    .write_all(out.as_bytes())
+                    .map_err(|e| Error::new("stdout", e))?;
+                Ok(ExitCode::SUCCESS)
+            }
+            probe::Probe::Neither => Ok(ExitCode::from(1)),
+        },
         Command::Format { force, devices } => {
             format::run(&devices, force).map(|()| ExitCode::SUCCESS)
         }
