@@ -13,7 +13,7 @@
 # device in every boot (max M s)"; exits non-zero on a failure.
 source "$(dirname "$0")/lib.sh"
 
-state=
+state= rc=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--state) state=$2; shift 2 ;;
@@ -22,13 +22,13 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$state" ]; then
 	state=$(mktemp -d)
-	trap 'rm -rf "$state"' EXIT
+	# A failed run keeps its images (and the output) to look at; a passing one removes them.
+	trap '[ "$rc" = 0 ] && rm -rf "$state" || echo "assembly: images kept in $state" >&2' EXIT
 fi
 mkdir -p "$state"
 rm -f "$state"/{nvdimm,cache,backing,scratch}.img "$state/assembly.out"
 
 vm=$REPO/scripts/vm.sh
-rc=0
 # boot LABEL VM-ARGS...: one boot; its output, PASS/FAIL lines included, and time.
 boot() {
 	local label=$1 t0=$SECONDS r=0

@@ -6,6 +6,17 @@ S=/sys/fs/bcache
 AUX=/mnt/aux      # vdc (ext2): which round wrote what, and fio's verify state after a crash
 BOUND=${BOUND:-10} # seconds within which /dev/bcache0 must appear after the last device
 
+# watchdog SECONDS: if the boot is still running then, prints the blocked tasks (sysrq w) and
+# the kernel log's tail, so a hang that vm.sh's timeout ends leaves something to look at.
+watchdog() {
+	(
+		sleep "$1"
+		echo "watchdog: still running after $1 s; blocked tasks and kernel log:"
+		echo w > /proc/sysrq-trigger
+		dmesg | tail -n 150
+	) &
+}
+
 # Tenths of a second since boot.
 now() { awk '{ split($1, t, "."); print t[1] * 10 + substr(t[2], 1, 1) }' /proc/uptime; }
 
@@ -92,6 +103,10 @@ verify_previous() {
 		pass "verify-round-$r-$mode"
 	else
 		fail "verify-round-$r-$mode" "fio rc $rc: $(grep -m 3 -E 'verify:|err=' /tmp/fio-verify.out | tr '\n' ' ')"
+		# For whoever looks into it: how many blocks, and the journal as replay scans it.
+		echo "blocks that failed verification: $(grep -c '^verify:' /tmp/fio-verify.out)"
+		dmesg | grep -E 'journal|replay' | head -n 5
+		bcache-nvm show-journal /dev/vda /dev/pmem0 2>&1 | tail -n 40
 	fi
 	umount $AUX
 }

@@ -6,6 +6,7 @@
 # powers off (bcache's reboot notifier stops the set); crash cuts the power mid-run (sysrq c)
 # once fio has saved which writes completed.
 . /guest/assembly-lib.sh
+watchdog 150
 ROUND=$1 ORDER=$2 MODE=$3
 MINW=200 # crash: completed writes before the crash point may be chosen
 assemble "$ORDER"

@@ -4,6 +4,7 @@
 # (ndctl enable: the kernel's "add"), the rule registers it, replays the cache's "add" and
 # /dev/bcache0 appears; then the last boot's writes read back.
 . /guest/assembly-lib.sh
+watchdog 150
 WAIT=${1:-5}
 ndctl disable-namespace all >/dev/null 2>&1
 check ns-held sh -c "! test -e /dev/pmem0"
