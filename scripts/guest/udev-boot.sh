@@ -25,7 +25,9 @@ start_round "$ROUND" crash 64
 [ "$failures" = 0 ] || finish
 echo 1 > /proc/sys/kernel/sysrq
 rm -f /tmp/asm-trigger
-trigger="echo; echo BNVM-CRASHING; echo c > /proc/sysrq-trigger"
+# The trigger runs after fio saved its state: the writes bcache0 completed by then (at least
+# those fio counts) go to vdc first, so the next boot can tell what fio may verify.
+trigger="awk '{ print \$5 }' /sys/block/bcache0/stat > $AUX/writes-at-crash; echo; echo BNVM-CRASHING; echo c > /proc/sysrq-trigger"
 fio $(job "$ROUND" 64) --do_verify=0 --verify_state_save=1 --eta=never \
 	--trigger-file=/tmp/asm-trigger --trigger="$trigger" &
 fio_pid=$!
