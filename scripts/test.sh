@@ -9,6 +9,24 @@ logdir="$OUT/test-logs"
 mkdir -p "$logdir"
 count() { passed=$((passed + $1)); failed=$((failed + $2)); }
 failed_step() { echo "FAIL $1" >&2; count 0 1; }
+# counted NAME SUMMARY CMD...: runs CMD (output in NAME.out, errors in NAME.err), counts its
+# PASS/FAIL lines and shows the FAIL lines and those matching the regex SUMMARY (none if
+# empty); a run that fails without reporting a failed check counts as one failure.
+counted() {
+	local name=$1 pat='^FAIL ' rc=0 p f
+	[ -z "$2" ] || pat="$pat|$2"
+	shift 2
+	"$@" > "$logdir/$name.out" 2> "$logdir/$name.err" || rc=$?
+	p=$(grep -c '^PASS ' "$logdir/$name.out" || true)
+	f=$(grep -c '^FAIL ' "$logdir/$name.out" || true)
+	grep -E "$pat" "$logdir/$name.out" >&2 || true
+	count "$p" "$f"
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		tail -n 60 "$logdir/$name.err" >&2
+		failed_step "$name (exit $rc)"
+	fi
+	log "$name: $p passed, $f failed, exit $rc"
+}
 
 "$REPO/scripts/setup.sh"
 KDIR=$(kernel_dir)
@@ -51,16 +69,7 @@ log "host: crash states explored: $states"
 
 # --- Fuzzing: every cargo-fuzz target for 60 s from its committed seeds.
 log "fuzz: every target, 60 s from its seeds"
-rc=0
-"$REPO/scripts/fuzz.sh" 60 > "$logdir/fuzz.out" 2> "$logdir/fuzz.err" || rc=$?
-grep -E '^(fuzz|FAIL) ' "$logdir/fuzz.out" >&2 || true
-p=$(grep -c '^PASS ' "$logdir/fuzz.out" || true)
-f=$(grep -c '^FAIL ' "$logdir/fuzz.out" || true)
-count "$p" "$f"
-if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-	tail -n 20 "$logdir/fuzz.err" >&2
-	failed_step "fuzz (exit $rc)"
-fi
+counted fuzz '^fuzz ' "$REPO/scripts/fuzz.sh" 60
 
 # The module's pure files must also build with the kernel's rustc (1.85).
 if RUSTC=$KRUSTC CARGO_TARGET_DIR="$REPO/target/rustc-kernel" \
@@ -89,34 +98,15 @@ build_step "build-$KVARIANT-kernel"
 # --- DKMS on the host against the test kernel (throwaway trees): add, build, install; modprobe
 # resolves bcache to the DKMS build in updates/.
 log "dkms: add, build, install against the test kernel"
-rc=0
-"$REPO/scripts/dkms-check.sh" > "$logdir/dkms.out" 2> "$logdir/dkms.err" || rc=$?
-p=$(grep -c '^PASS ' "$logdir/dkms.out" || true)
-f=$(grep -c '^FAIL ' "$logdir/dkms.out" || true)
-grep '^FAIL ' "$logdir/dkms.out" >&2 || true
-count "$p" "$f"
-if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-	tail -n 20 "$logdir/dkms.err" >&2
-	failed_step "dkms (exit $rc)"
-fi
-log "dkms: $p passed, $f failed"
+counted dkms '' "$REPO/scripts/dkms-check.sh"
 
 # vm_run NAME VM-ARGS...: runs a guest script, counts its PASS/FAIL lines; a run that
 # fails without reporting a failed check counts as one failure.
 vm_run() {
-	local name=$1 rc=0 p f
+	local name=$1
 	shift
 	log "vm: $name"
-	"$REPO/scripts/vm.sh" "$@" > "$logdir/$name.out" 2> "$logdir/$name.err" || rc=$?
-	p=$(grep -c '^PASS ' "$logdir/$name.out" || true)
-	f=$(grep -c '^FAIL ' "$logdir/$name.out" || true)
-	grep '^FAIL ' "$logdir/$name.out" >&2 || true
-	count "$p" "$f"
-	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-		cat "$logdir/$name.err" >&2
-		failed_step "vm: $name (exit $rc)"
-	fi
-	log "vm: $name: $p passed, $f failed, exit $rc"
+	counted "$name" '' "$REPO/scripts/vm.sh" "$@"
 }
 
 # kunit_count NAME: parses the KTAP a guest run printed (with the kernel tree's kunit.py)
@@ -201,34 +191,14 @@ rm -rf "$state" "$state.corrupt" "$state.norecord" "$state.otherset"
 # --- Hard crashes: fio's power-cut verification (state saved, kernel crashed by sysrq, only
 # completed writes verified after reboot and replay from the NVDIMM), 5 consecutive rounds.
 log "powercut: 5 rounds"
-rc=0
-"$REPO/scripts/powercut.sh" --rounds 5 > "$logdir/powercut.out" 2> "$logdir/powercut.err" || rc=$?
-p=$(grep -c '^PASS ' "$logdir/powercut.out" || true)
-f=$(grep -c '^FAIL ' "$logdir/powercut.out" || true)
-grep '^FAIL ' "$logdir/powercut.out" >&2 || true
-count "$p" "$f"
-tail -n 1 "$logdir/powercut.out" >&2
-if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-	tail -n 20 "$logdir/powercut.err" >&2
-	failed_step "powercut (exit $rc)"
-fi
+counted powercut '^powercut: ' "$REPO/scripts/powercut.sh" --rounds 5
 
 # --- Assembly at boot under systemd-udevd with bcache-tools' rules and ours: ten boots of
 # one set of images, each with the devices appearing in another order, alternating clean
 # power-off and crash, fio's writes of each boot read back in the next; then a cache whose
 # meta device is held back stays refused until the namespace appears.
 log "assembly: setup + 10 boots + late meta device"
-rc=0
-"$REPO/scripts/assembly.sh" > "$logdir/assembly.out" 2> "$logdir/assembly.err" || rc=$?
-p=$(grep -c '^PASS ' "$logdir/assembly.out" || true)
-f=$(grep -c '^FAIL ' "$logdir/assembly.out" || true)
-grep '^FAIL ' "$logdir/assembly.out" >&2 || true
-count "$p" "$f"
-tail -n 1 "$logdir/assembly.out" >&2
-if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-	tail -n 20 "$logdir/assembly.err" >&2
-	failed_step "assembly (exit $rc)"
-fi
+counted assembly '^assembly: ' "$REPO/scripts/assembly.sh"
 
 # --- A new cache set while udev runs (the README's recipe): the namespace registered by the
 # rule, make-bcache and the mark with udev's queue stopped, the cache registered by udev.

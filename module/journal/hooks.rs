@@ -470,9 +470,15 @@ pub unsafe extern "C" fn bch_nvm_journal_commit(w: *mut c_void, status: c_int) -
 pub static LATENCY: Latency = Latency::new();
 
 /// `journal_write_unlocked()` submitted the journal write `w` (`done` false), or its
-/// completion found it durable (`done` true). `w` is only used as a key, never dereferenced.
+/// completion found it durable (`done` true).
+///
+/// # Safety
+///
+/// Called by the journal code of bcache only. `w` is only used as a key (the address of the
+/// journal write), never dereferenced: any value is sound; the same `w` for the submission
+/// and the completion of one write makes the timing right.
 #[no_mangle]
-pub extern "C" fn bch_nvm_journal_timing(w: *const c_void, done: bool) {
+pub unsafe extern "C" fn bch_nvm_journal_timing(w: *const c_void, done: bool) {
     let now = kernel::time::Ktime::ktime_get().to_ns() as u64;
     if done {
         LATENCY.done(w as usize, now);

@@ -217,8 +217,8 @@ impl DaxNamespace {
         unsafe { e.map.split_off(off - e.start, len) }
     }
 
-    /// The piece of `[pos, end)` that lies in one extent: `(extent index, offset in the
-    /// extent, bytes)`. `end` must not lie past the namespace.
+    /// The first mapped piece of `[pos, end)`, `end` inside the namespace: `(extent index,
+    /// offset in the extent, bytes)`.
     fn piece(&self, pos: u64, end: u64) -> Result<(usize, u64, u64), OutOfRange> {
         let i = self
             .extents
@@ -230,27 +230,56 @@ impl DaxNamespace {
         Ok((i, pos - e.start, n))
     }
 
-    /// Calls `f(extent, offset in it, range of the request it covers)` for each mapped piece of
-    /// `[off, off + len)`, in order.
+    /// Walks `[off, off + len)` piece by piece; `OutOfRange` if it ends past the namespace.
+    fn pieces(&self, off: u64, len: u64) -> Result<Pieces, OutOfRange> {
+        let end = off
+            .checked_add(len)
+            .filter(|&e| e <= self.len)
+            .ok_or(OutOfRange)?;
+        Ok(Pieces { off, pos: off, end })
+    }
+
+    /// Calls `f(extent's mapping, offset in it, range of the request it covers)` for each
+    /// mapped piece of `[off, off + len)`, in order.
     fn each_piece(
         &mut self,
         off: u64,
         len: u64,
         mut f: impl FnMut(&mut PmemRange, u64, core::ops::Range<usize>) -> Result<(), OutOfRange>,
     ) -> Result<(), OutOfRange> {
-        let end = off
-            .checked_add(len)
-            .filter(|&e| e <= self.len)
-            .ok_or(OutOfRange)?;
-        let mut pos = off;
-        while pos < end {
-            let (i, rel, n) = self.piece(pos, end)?;
-            let done = (pos - off) as usize;
+        let mut walk = self.pieces(off, len)?;
+        while let Some(p) = walk.next(self) {
+            let (i, rel, part) = p?;
             let e = self.extents.get_mut(i).ok_or(OutOfRange)?;
-            f(&mut e.map, rel, done..done + n as usize)?;
-            pos += n;
+            f(&mut e.map, rel, part)?;
         }
         Ok(())
+    }
+}
+
+/// One mapped piece of a request: extent index, offset in the extent, and the range of the
+/// request it covers.
+type Piece = (usize, u64, core::ops::Range<usize>);
+
+/// A walk over the mapped pieces of a byte range of a [`DaxNamespace`]. It holds no borrow, so
+/// a store can borrow the namespace mutably between two steps.
+struct Pieces {
+    off: u64,
+    pos: u64,
+    end: u64,
+}
+
+impl Pieces {
+    /// The next piece, if any.
+    fn next(&mut self, ns: &DaxNamespace) -> Option<Result<Piece, OutOfRange>> {
+        if self.pos >= self.end {
+            return None;
+        }
+        Some(ns.piece(self.pos, self.end).map(|(i, rel, n)| {
+            let done = (self.pos - self.off) as usize;
+            self.pos += n;
+            (i, rel, done..done + n as usize)
+        }))
     }
 }
 
@@ -325,18 +354,11 @@ impl Media for DaxNamespace {
     }
 
     fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), OutOfRange> {
-        let end = off
-            .checked_add(dst.len() as u64)
-            .filter(|&e| e <= self.len)
-            .ok_or(OutOfRange)?;
-        let mut pos = off;
-        while pos < end {
-            let (i, rel, n) = self.piece(pos, end)?;
-            let done = (pos - off) as usize;
+        let mut walk = self.pieces(off, dst.len() as u64)?;
+        while let Some(p) = walk.next(self) {
+            let (i, rel, part) = p?;
             let e = self.extents.get(i).ok_or(OutOfRange)?;
-            e.map
-                .read_at(rel, dst.get_mut(done..done + n as usize).ok_or(OutOfRange)?)?;
-            pos += n;
+            e.map.read_at(rel, dst.get_mut(part).ok_or(OutOfRange)?)?;
         }
         Ok(())
     }

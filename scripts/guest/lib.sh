@@ -13,6 +13,33 @@ check() {
 	if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 3 | tr '\n' ' ')"; fi
 }
 
+# here NAME COMMAND...: as check, but runs COMMAND in this shell (it may set variables).
+here() {
+	local name=$1
+	shift
+	if "$@" > /tmp/here.out 2>&1; then pass "$name"; else fail "$name" "$(tail -n 3 /tmp/here.out | tr '\n' ' ')"; fi
+}
+
+# expect_write NAME FILE VALUE ERRTEXT DMESGTEXT: writing VALUE fails with ERRTEXT (strerror)
+# and dmesg gains a line containing DMESGTEXT.
+expect_write() {
+	local name=$1 file=$2 value=$3 err=$4 msg=$5 out
+	dmesg -c >/dev/null
+	if out=$(sh -c "echo '$value' > $file" 2>&1); then
+		fail "$name" "write of '$value' succeeded"
+	elif ! echo "$out" | grep -q "$err"; then
+		fail "$name" "wanted '$err', got '$out'"
+	elif ! dmesg | grep -q "$msg"; then
+		fail "$name" "no dmesg line with '$msg': $(dmesg | tail -n 2)"
+	else
+		pass "$name"
+	fi
+}
+
+# cset: the cache set uuid of the cache superblock on /dev/vda (bcache-tools'
+# bcache-super-show stops at an NVDIMM_META superblock, version 5; our tool reads it).
+cset() { bcache-nvm show-cache /dev/vda | sed -n 's/^ *sb.set_uuid *//p'; }
+
 # wait_for PATH [TENTHS]: waits for a path to appear (default 10 s).
 wait_for() {
 	local n=${2:-100}

@@ -3,22 +3,6 @@
 . /guest/lib.sh
 S=/sys/fs/bcache
 
-# expect_write NAME FILE VALUE ERRTEXT DMESGTEXT: writing VALUE fails with ERRTEXT (strerror)
-# and dmesg gains a line containing DMESGTEXT.
-expect_write() {
-	local name=$1 file=$2 value=$3 err=$4 msg=$5 out
-	dmesg -c >/dev/null
-	if out=$(sh -c "echo '$value' > $file" 2>&1); then
-		fail "$name" "write of '$value' succeeded"
-	elif ! echo "$out" | grep -q "$err"; then
-		fail "$name" "wanted '$err', got '$out'"
-	elif ! dmesg | grep -q "$msg"; then
-		fail "$name" "no dmesg line with '$msg': $(dmesg | tail -n 2)"
-	else
-		pass "$name"
-	fi
-}
-
 check load insmod /lib/modules/bcache.ko
 check nodes-exist test -f $S/register_nvdimm_meta -a -f $S/unregister_nvdimm_meta -a -f $S/nvdimm_meta
 expect_write unformatted-is-einval $S/register_nvdimm_meta /dev/pmem0 "Invalid argument" "/dev/pmem0: bad"

@@ -6,8 +6,6 @@
 S=/sys/fs/bcache
 D=/sys/bus/nd/drivers/nd_pmem
 
-cset() { bcache-nvm show-cache /dev/vda | sed -n 's/^ *sb.set_uuid *//p'; }
-
 check load insmod /lib/modules/bcache.ko
 check format bcache-nvm format /dev/pmem0
 check register-meta sh -c "echo /dev/pmem0 > $S/register_nvdimm_meta"
