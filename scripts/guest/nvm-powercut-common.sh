@@ -8,12 +8,16 @@ ROUND=${1:-1}    # each round gets its own seed: offsets and data differ between
 SYNC=${2:-1}     # 0: plain writes (negative control, see powercut.sh --no-sync)
 MIB=64           # region written: must outlast the random crash point
 
-# The write job and its verify run must agree on everything that shapes the I/O sequence
-# (rw, bs, size, randseed); sync=1 (O_DSYNC: every direct write is REQ_FUA) makes each
-# completion a durability promise, so bcache journals it before completing it.
-JOB="--name=pcjob --filename=/dev/bcache0 --rw=randwrite --bs=4k --size=${MIB}m
- --ioengine=libaio --iodepth=8 --direct=1 --sync=$SYNC --verify=crc32c
- --randseed=$((1000 + ROUND)) --aux-path=$AUX"
+# pc_job ROUND SYNC FILE MIB: the fio job. The write job and its verify run must agree on
+# everything that shapes the I/O sequence (rw, bs, size, randseed); sync=1 (O_DSYNC: every
+# direct write is REQ_FUA) makes each completion a durability promise, so bcache journals
+# it before completing it. FILE may differ (the flush test verifies the backing device).
+pc_job() {
+	echo "--name=pcjob --filename=$3 --rw=randwrite --bs=4k --size=${4}m
+ --ioengine=libaio --iodepth=8 --direct=1 --sync=$2 --verify=crc32c
+ --randseed=$((1000 + $1)) --aux-path=$AUX"
+}
+JOB=$(pc_job "$ROUND" "$SYNC" /dev/bcache0 $MIB)
 
 # Register the NVDIMM meta device, the cache and the backing device; wait for bcache0.
 pc_register() {
