@@ -193,6 +193,13 @@ rm -rf "$state" "$state.corrupt" "$state.norecord" "$state.otherset"
 log "powercut: 5 rounds"
 counted powercut '^powercut: ' "$REPO/scripts/powercut.sh" --rounds 5
 
+# --- Power cuts that lose the disks' volatile caches: vda/vdb logged by QEMU's blklogwrites,
+# QEMU killed right after one flush of bcache0 while bcache and an unverified writer go on,
+# each disk rebuilt as of its last flush; fio's completed writes must read back through
+# bcache0 and, once writeback has cleaned the set, from the backing disk. 20 rounds.
+log "powercut-flush: 20 rounds"
+counted powercut-flush '^powercut-flush: ' "$REPO/scripts/powercut-flush.sh" --rounds 20
+
 # --- Assembly at boot under systemd-udevd with bcache-tools' rules and ours: ten boots of
 # one set of images, each with the devices appearing in another order, alternating clean
 # power-off and crash, fio's writes of each boot read back in the next; then a cache whose
