@@ -72,7 +72,11 @@ fn run(seed: u64, steps: usize, bug: Bug) -> Result<(), String> {
     for step in 0..steps + 1000 {
         // After `steps`, the device stops failing and nothing new arrives: a drain.
         let draining = step >= steps;
-        let event = if draining { 4 + rng.below(3) } else { rng.below(7) };
+        let event = if draining {
+            4 + rng.below(3)
+        } else {
+            rng.below(7)
+        };
         match event {
             0 => {
                 // A direct write to the backing device completes.
