@@ -154,6 +154,10 @@ vm_run nvm-tool nvm-tool.sh
 # --- register_nvdimm_meta and friends: happy path and every refusal.
 vm_run nvm-register nvm-register.sh
 
+# --- Known bad blocks on the NVDIMM: a bad page in free space is left unmapped and register
+# succeeds; one under the allocation lists makes register fail with EIO, naming the bytes.
+vm_run nvm-poison nvm-poison.sh
+
 # --- The namespace's driver unbinds under the meta device: idle set released, a running set
 # makes the unbind wait until it stops; no oops.
 vm_run nvm-unbind nvm-unbind.sh
