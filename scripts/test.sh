@@ -162,6 +162,12 @@ vm_run nvm-poison nvm-poison.sh
 # makes the unbind wait until it stops; no oops.
 vm_run nvm-unbind nvm-unbind.sh
 
+# --- A disk of a running cache set goes away under load (virtio driver unbind): no oops, dmesg
+# names the disk, the set (cache gone) or bcache0 (backing gone) stops, the meta device is
+# released and its lists check clean; failed backing flushes keep writeback data dirty.
+vm_run disk-unplug-cache disk-unplug.sh cache
+vm_run disk-unplug-backing disk-unplug.sh backing
+
 # --- An asynchronous DAX device (virtio-pmem) is refused as a meta device.
 vm_run nvm-async-dax --virtio-pmem nvm-async-dax.sh
 
