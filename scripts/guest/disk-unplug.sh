@@ -44,7 +44,7 @@ if [ "$which" = cache ]; then
 	n=300
 	while [ -e "$S/$u" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
 	check set-stopped sh -c "[ ! -e $S/$u ]"
-	check meta-unpinned sh -c "echo /dev/pmem0 > $S/unregister_nvdimm_meta"
+	check meta-unpinned eventually 100 sh -c "echo /dev/pmem0 > $S/unregister_nvdimm_meta"
 	check lists-check-clean bcache-nvm check /dev/pmem0
 else
 	check write-fails sh -c "! dd if=/dev/zero of=/dev/bcache0 bs=4k count=1 oflag=direct,sync 2>/dev/null"
@@ -62,7 +62,7 @@ else
 	if [ -e "$S/$u" ]; then
 		ls $S; dmesg | tail -n 20; echo w > /proc/sysrq-trigger; dmesg | tail -n 60
 	fi
-	check meta-unpinned sh -c "echo /dev/pmem0 > $S/unregister_nvdimm_meta"
+	check meta-unpinned eventually 100 sh -c "echo /dev/pmem0 > $S/unregister_nvdimm_meta"
 	check lists-check-clean bcache-nvm check /dev/pmem0
 fi
 finish
