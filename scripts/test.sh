@@ -154,9 +154,19 @@ vm_run nvm-tool nvm-tool.sh
 # --- register_nvdimm_meta and friends: happy path and every refusal.
 vm_run nvm-register nvm-register.sh
 
+# --- Known bad blocks on the NVDIMM: a bad page in free space is left unmapped and register
+# succeeds; one under the allocation lists makes register fail with EIO, naming the bytes.
+vm_run nvm-poison nvm-poison.sh
+
 # --- The namespace's driver unbinds under the meta device: idle set released, a running set
 # makes the unbind wait until it stops; no oops.
 vm_run nvm-unbind nvm-unbind.sh
+
+# --- A disk of a running cache set goes away under load (virtio driver unbind): no oops, dmesg
+# names the disk, the set (cache gone) or bcache0 (backing gone) stops, the meta device is
+# released and its lists check clean; failed backing flushes keep writeback data dirty.
+vm_run disk-unplug-cache disk-unplug.sh cache
+vm_run disk-unplug-backing disk-unplug.sh backing
 
 # --- An asynchronous DAX device (virtio-pmem) is refused as a meta device.
 vm_run nvm-async-dax --virtio-pmem nvm-async-dax.sh
@@ -187,6 +197,11 @@ vm_run nvm-journal-corrupt --state "$state.corrupt" nvm-journal-corrupt.sh 8
 vm_run nvm-journal-norecord --state "$state.norecord" nvm-journal-norecord.sh
 vm_run nvm-journal-otherset --state "$state.otherset" nvm-journal-otherset.sh
 rm -rf "$state" "$state.corrupt" "$state.norecord" "$state.otherset"
+
+# --- Which flushes reach which disk (patch 0006): fsync in writeback mode never waits for the
+# backing disk, after direct writes it does; idle fsyncs flush nothing; writeback flushes the
+# backing disk before its keys turn clean, one flush per batch.
+vm_run nvm-flush nvm-flush.sh
 
 # --- Hard crashes: fio's power-cut verification (state saved, kernel crashed by sysrq, only
 # completed writes verified after reboot and replay from the NVDIMM), 5 consecutive rounds.

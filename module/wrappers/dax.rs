@@ -5,7 +5,11 @@
 //! [`DaxNamespace::open`] maps every page of the namespace. `dax_direct_access` may return
 //! fewer pages than asked when the namespace is made of more than one mapping range; we then
 //! keep asking from where it stopped and remember each piece as an [`Extent`], so the whole
-//! namespace is reachable (the seed used the first range only). Accesses go through the
+//! namespace is reachable (the seed used the first range only). Pages the pmem driver knows
+//! are bad (its badblocks list: `dax_direct_access` refuses any request that touches them
+//! with `EHWPOISON`) are found by bisection and kept as unmapped extents: the rest of the
+//! namespace is usable, and an access to them fails (`EIO` to users) with a dmesg line naming
+//! the namespace bytes. Accesses go through the
 //! [`Media`] implementation, piece by piece: plain copies out; plain stores (one 64-bit
 //! store for an aligned 8-byte one) written back with `arch_wb_cache_pmem`, or
 //! `memcpy_flushcache` for bulk copies; `pmem_wmb` as the fence.
@@ -108,12 +112,36 @@ const DAX_UNALIGNED: c_int = 2;
 const DAX_HELD: c_int = 3;
 const DAX_ASYNC: c_int = 4;
 
-/// One linearly mapped piece of a namespace.
+/// One piece of a namespace: linearly mapped, or known bad.
 struct Extent {
     /// Byte offset of the piece in the namespace.
     start: u64,
-    /// The mapped bytes.
-    map: PmemRange,
+    /// Its length in bytes.
+    len: u64,
+    /// The mapped bytes (`len` of them); `None` for pages on the driver's badblocks list,
+    /// which are never mapped.
+    map: Option<PmemRange>,
+}
+
+impl Extent {
+    /// The mapping, or a logged refusal for a known-bad piece.
+    fn mapped(
+        map: &mut Option<PmemRange>,
+        start: u64,
+        len: u64,
+    ) -> Result<&mut PmemRange, OutOfRange> {
+        map.as_mut().ok_or_else(|| bad_access(start, len))
+    }
+}
+
+/// Logs an access to known-bad pages and returns the error for it.
+fn bad_access(start: u64, len: u64) -> OutOfRange {
+    pr_err!(
+        "nvm-pages: namespace bytes {:#x}..{:#x} are known bad blocks (poison): access refused\n",
+        start,
+        start + len
+    );
+    OutOfRange
 }
 
 /// An fsdax block device held exclusively, with its whole DAX range mapped.
@@ -122,8 +150,9 @@ struct Extent {
 ///
 /// - `file` is a block device file opened by `bch_nvm_bdev_open_rw` with holder `holder`, and
 ///   `dax` the DAX device got for it with the same holder; both are released only in `drop`.
-/// - `extents` are sorted, contiguous from 0, cover exactly `[0, len)`, and each maps
-///   `extent.map.len()` bytes of the namespace at `extent.start`, valid while `dax` is held.
+/// - `extents` are sorted, contiguous from 0, cover exactly `[0, len)`; each covers
+///   `extent.len` bytes at `extent.start`, mapped by `extent.map` (valid while `dax` is held)
+///   unless the driver listed them as bad.
 pub struct DaxNamespace {
     file: NonNull<bindings::file>,
     dax: NonNull<DaxDevice>,
@@ -212,9 +241,9 @@ impl DaxNamespace {
         let e = self
             .extents
             .iter()
-            .find(|e| e.start <= off && off - e.start < e.map.len())?;
+            .find(|e| e.start <= off && off - e.start < e.len)?;
         // SAFETY: the caller's contract is `split_off`'s.
-        unsafe { e.map.split_off(off - e.start, len) }
+        unsafe { e.map.as_ref()?.split_off(off - e.start, len) }
     }
 
     /// The first mapped piece of `[pos, end)`, `end` inside the namespace: `(extent index,
@@ -223,10 +252,10 @@ impl DaxNamespace {
         let i = self
             .extents
             .iter()
-            .position(|e| e.start <= pos && pos - e.start < e.map.len());
+            .position(|e| e.start <= pos && pos - e.start < e.len);
         let i = i.ok_or(OutOfRange)?;
         let e = self.extents.get(i).ok_or(OutOfRange)?;
-        let n = end.min(e.start + e.map.len()) - pos;
+        let n = end.min(e.start + e.len) - pos;
         Ok((i, pos - e.start, n))
     }
 
@@ -251,7 +280,7 @@ impl DaxNamespace {
         while let Some(p) = walk.next(self) {
             let (i, rel, part) = p?;
             let e = self.extents.get_mut(i).ok_or(OutOfRange)?;
-            f(&mut e.map, rel, part)?;
+            f(Extent::mapped(&mut e.map, e.start, e.len)?, rel, part)?;
         }
         Ok(())
     }
@@ -283,32 +312,85 @@ impl Pieces {
     }
 }
 
-/// Asks `dax_direct_access` for `pages` pages from `first` until all are mapped.
+/// `dax_direct_access` of `pages` pages from `pgoff`: `(pages mapped, address)` or the errno.
+fn dax_map(dax: NonNull<DaxDevice>, pgoff: u64, pages: u64) -> Result<(u64, NonNull<u8>)> {
+    let want =
+        c_long::try_from(pages).map_err(|_| Error::from_errno(-(bindings::EOVERFLOW as i32)))?;
+    let mut kaddr: *mut c_void = core::ptr::null_mut();
+    // SAFETY: `dax` is a live DAX device we hold; `kaddr` is a valid out pointer.
+    let got = unsafe { bch_nvm_dax_map(dax.as_ptr(), pgoff as c_ulong, want, &mut kaddr) };
+    if got < 0 {
+        return Err(Error::from_errno(got as i32));
+    }
+    let kaddr = NonNull::new(kaddr.cast::<u8>()).ok_or(EIO)?;
+    if got == 0 {
+        return Err(EIO);
+    }
+    Ok((got as u64, kaddr))
+}
+
+/// Whether `e` is the driver's "these pages are on the badblocks list".
+fn is_poison(e: Error) -> bool {
+    e.to_errno() == -(bindings::EHWPOISON as i32)
+}
+
+/// Pages from `pgoff` (fewer than `pages`, the first of which are bad) that map cleanly.
+fn clean_prefix(dax: NonNull<DaxDevice>, pgoff: u64, pages: u64) -> Result<u64> {
+    // `ok` pages map cleanly, `bad` do not: bisect between them.
+    let (mut ok, mut bad) = (0, pages);
+    while bad - ok > 1 {
+        let mid = ok + (bad - ok) / 2;
+        match dax_map(dax, pgoff, mid) {
+            Ok(_) => ok = mid,
+            Err(e) if is_poison(e) => bad = mid,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ok)
+}
+
+/// Maps `pages` pages from `first` piece by piece; pages on the badblocks list become
+/// unmapped extents (logged once each run).
 fn map_all(dax: NonNull<DaxDevice>, first: u64, pages: u64) -> Result<KVec<Extent>> {
     let mut extents = KVec::new();
     let mut done = 0u64;
     while done < pages {
-        let want = c_long::try_from(pages - done)
-            .map_err(|_| Error::from_errno(-(bindings::EOVERFLOW as i32)))?;
-        let mut kaddr: *mut c_void = core::ptr::null_mut();
-        // SAFETY: `dax` is a live DAX device we hold; `kaddr` is a valid out pointer.
-        let got =
-            unsafe { bch_nvm_dax_map(dax.as_ptr(), (first + done) as c_ulong, want, &mut kaddr) };
-        if got < 0 {
-            return Err(Error::from_errno(got as i32));
-        }
-        let kaddr = NonNull::new(kaddr.cast::<u8>()).ok_or(EIO)?;
-        if got == 0 {
-            return Err(EIO);
-        }
-        let n = (got as u64).min(pages - done);
-        // SAFETY: `dax_direct_access` mapped `got >= n` pages at `kaddr`, valid while the DAX
+        let left = pages - done;
+        let (n, map) = match dax_map(dax, first + done, left) {
+            Ok((got, kaddr)) => (got.min(left), Some(kaddr)),
+            Err(e) if is_poison(e) => match clean_prefix(dax, first + done, left)? {
+                0 => {
+                    // The first page is bad: how many bad pages follow.
+                    let mut bad = 1;
+                    while bad < left {
+                        match dax_map(dax, first + done + bad, 1) {
+                            Ok(_) => break,
+                            Err(e) if is_poison(e) => bad += 1,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    pr_warn!(
+                        "nvm-pages: namespace bytes {:#x}..{:#x} are on the pmem driver's badblocks list: not mapped, accesses there fail\n",
+                        done * PAGE,
+                        (done + bad) * PAGE
+                    );
+                    (bad, None)
+                }
+                clean => {
+                    let (got, kaddr) = dax_map(dax, first + done, clean)?;
+                    (got.min(clean), Some(kaddr))
+                }
+            },
+            Err(e) => return Err(e),
+        };
+        // SAFETY: `dax_direct_access` mapped at least `n` pages at `kaddr`, valid while the DAX
         // device is held, which the `DaxNamespace` owning the extent does; the pieces it
         // returns do not overlap, so this is the only handle over them.
-        let map = unsafe { PmemRange::new(kaddr, n * PAGE) };
+        let map = map.map(|kaddr| unsafe { PmemRange::new(kaddr, n * PAGE) });
         extents.push(
             Extent {
                 start: done * PAGE,
+                len: n * PAGE,
                 map,
             },
             GFP_KERNEL,
@@ -358,7 +440,8 @@ impl Media for DaxNamespace {
         while let Some(p) = walk.next(self) {
             let (i, rel, part) = p?;
             let e = self.extents.get(i).ok_or(OutOfRange)?;
-            e.map.read_at(rel, dst.get_mut(part).ok_or(OutOfRange)?)?;
+            let map = e.map.as_ref().ok_or_else(|| bad_access(e.start, e.len))?;
+            map.read_at(rel, dst.get_mut(part).ok_or(OutOfRange)?)?;
         }
         Ok(())
     }

@@ -47,6 +47,19 @@ wait_for() {
 	[ -e "$1" ]
 }
 
+# eventually TENTHS COMMAND...: retries COMMAND every 0.1 s until it succeeds, at most TENTHS
+# times; its status is the last try's. For what bcache finishes asynchronously (a stopping
+# cache set releases its devices after its sysfs directory is gone).
+eventually() {
+	local n=$1
+	shift
+	until "$@"; do
+		n=$((n - 1))
+		[ "$n" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
 # The known pattern the reboot tests write and read back: SIZE MiB of numbered lines.
 pattern() { seq 1 1000000000 | sed 's/^/bcache-nvm pattern line /' | head -c "$(( $1 * 1024 * 1024 ))"; }
 
