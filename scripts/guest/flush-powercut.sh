@@ -107,6 +107,12 @@ mode=$(echo $MODES | cut -d' ' -f$(((ROUND - 1) % 4 + 1)))
 check mke2fs-aux mke2fs -q -F /dev/vdc
 pc_mount_aux sync
 echo "$mode" > $B/cache_mode
+# Every write cached in writeback mode (no bypass for sequential or congested I/O), so a
+# writeback round's backing disk gets written by writeback alone, and only writeback's own
+# flushes make those copies durable (an fsync of bcache0 flushes it only after direct writes).
+echo 0 > $B/sequential_cutoff
+echo 0 > $S/$uuid/congested_read_threshold_us
+echo 0 > $S/$uuid/congested_write_threshold_us
 echo 0 > $B/writeback_percent
 echo 0 > $B/writeback_delay
 echo 1 > $B/writeback_running
