@@ -221,10 +221,11 @@ pub fn scan<S: Source + ?Sized>(log: &S, default_sector_size: u32) -> io::Result
             offset,
             reason,
         };
-        if offset == len {
+        // An empty log: nothing was ever written. Anything else ends right after an entry.
+        if offset == len || len == 0 {
             break End::Clean;
         }
-        if len - offset < ssz {
+        if len < offset || len - offset < ssz {
             break torn("header cut short");
         }
         log.read_at(&mut header, offset)?;

@@ -235,6 +235,27 @@ fn a_hole_or_garbage_stops_the_scan_and_later_entries_are_not_read() {
 }
 
 #[test]
+fn empty_and_short_logs() {
+    // No write at all in the boot: QEMU left the log empty.
+    let (img, log, p) = replayed(&[], 2);
+    assert_eq!(
+        (log.entries.len(), &log.end, p.applied),
+        (0, &End::Clean, 0)
+    );
+    assert_eq!(fills(&img, 512), [0, 0]);
+    // Less than the superblock's sector: the first entry cannot be there.
+    let (_, log, _) = replayed(&[0u8; 100], 2);
+    assert!(matches!(
+        log.end,
+        End::Torn {
+            index: 0,
+            reason: "header cut short",
+            ..
+        }
+    ));
+}
+
+#[test]
 fn discards_carry_no_data_and_change_nothing() {
     let mut b = Builder::new(512);
     b.write(0, 2, 7).discard(0, 2).write(1, 1, 8).flush();
