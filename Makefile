@@ -2,8 +2,10 @@
 #
 # Out-of-tree build of bcache-nvm's bcache.ko.
 #
-#   make [KDIR=/path/to/linux-6.12] [KUNIT=1] [CLIPPY=1]
+#   make [KDIR=/path/to/linux-6.12] [KUNIT=1] [CLIPPY=1] [TEST_BREAK=...]
 #
+# TEST_BREAK=writeback-flush|journal-preflush builds a deliberately broken module for the
+# power-cut test's negative controls; never install one.
 # CLIPPY=1 compiles the Rust crate with clippy-driver and the kernel's lints (among them
 # undocumented_unsafe_blocks); with CONFIG_WERROR any lint fails the build.
 #
@@ -33,7 +35,7 @@ CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 # A module is built by the compiler that built its kernel (clang for the debug kernel).
 KCC := $(if $(filter y,$(shell sed -n 's/^CONFIG_CC_IS_CLANG=//p' $(KDIR)/.config 2>/dev/null)),CC=clang)
 
-KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) KUNIT=$(KUNIT) $(KCC) \
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) KUNIT=$(KUNIT) TEST_BREAK=$(TEST_BREAK) $(KCC) \
 	RUSTC=$(RUSTC) RUSTDOC=$(RUSTDOC) RUST_LIB_SRC=$(RUST_LIB_SRC) BINDGEN=$(BINDGEN) \
 	CLIPPY_DRIVER=$(CLIPPY_DRIVER) $(if $(filter 1,$(CLIPPY)),CLIPPY=1)
 

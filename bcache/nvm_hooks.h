@@ -65,4 +65,21 @@ int bch_nvm_journal_commit(void *window, int status);
 /* Journal write w (either journal path) was submitted (done false) or is durable (true). */
 void bch_nvm_journal_timing(const void *w, bool done);
 
+/*
+ * module/flush.rs: a cached device's backing-flush state (dc->nvm_flush), patch 0006.
+ * Tickets and flush numbers start at 1; 0 means none.
+ */
+void *bch_nvm_flush_alloc(void);
+void bch_nvm_flush_free(void *flush);
+/* Whether a user flush must reach the backing device, given the direct writes completed. */
+bool bch_nvm_flush_needed(void *flush, u64 direct_writes);
+/* A ticket for every write completed before this call: the next flush issued. */
+u64 bch_nvm_flush_ticket(void *flush);
+/* The number of the flush to issue now, or 0 (none wanted, or one in flight). */
+u64 bch_nvm_flush_start(void *flush, u64 direct_writes);
+/* Flush gen completed with err (0 or -errno). */
+void bch_nvm_flush_finish(void *flush, u64 gen, int err);
+/* 0: ticket's flush pending; 1: durable; -EIO: it failed (and no later one succeeded). */
+int bch_nvm_flush_status(void *flush, u64 ticket);
+
 #endif /* _BCACHE_NVM_HOOKS_H */

@@ -10,6 +10,7 @@
 //!   nvm-pages allocator, jsets), shared with the host crate;
 //! - [`registry`]: the registered NVDIMM meta devices behind one lock;
 //! - [`journal`]: the journal's C entry points and a cache's mapped journal range;
+//! - [`flush`]: a backing device's flush bookkeeping, for the C flush paths of patch 0006;
 //! - [`sysfs`]: the handlers of the `/sys/fs/bcache` files this module adds;
 //! - [`wrappers`]: safe wrappers over C APIs the 6.12 `kernel` crate lacks.
 
@@ -26,6 +27,7 @@ pub mod journal {
     pub mod window;
 }
 pub mod errno;
+pub mod flush;
 pub mod registry;
 pub mod sysfs;
 

@@ -13,12 +13,14 @@
 //!   struct once: fields, offsets, size, checked decode and encode);
 //! - [`nvmpg`]: the nvm-pages allocator and its on-media format;
 //! - [`journal`]: jsets and their persistent write on the NVDIMM;
-//! - [`cache_sb`]: bcache's cache superblock and the NVDIMM journal's place in it.
+//! - [`cache_sb`]: bcache's cache superblock and the NVDIMM journal's place in it;
+//! - [`flush`]: group-committed flushes of a backing device (who waits for which flush).
 //!
 //! The module builds this tree with `--cfg bch_nvm_module` (and `--cfg bch_nvm_kunit` for its
 //! KUnit build); code only the host and the KUnit cases use is gated on those.
 
 pub mod crc64;
+pub mod flush;
 pub mod grow_vec;
 pub mod layout;
 pub mod le;

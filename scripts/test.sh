@@ -188,6 +188,11 @@ vm_run nvm-journal-norecord --state "$state.norecord" nvm-journal-norecord.sh
 vm_run nvm-journal-otherset --state "$state.otherset" nvm-journal-otherset.sh
 rm -rf "$state" "$state.corrupt" "$state.norecord" "$state.otherset"
 
+# --- Which flushes reach which disk (patch 0006): fsync in writeback mode never waits for the
+# backing disk, after direct writes it does; idle fsyncs flush nothing; writeback flushes the
+# backing disk before its keys turn clean, one flush per batch.
+vm_run nvm-flush nvm-flush.sh
+
 # --- Hard crashes: fio's power-cut verification (state saved, kernel crashed by sysrq, only
 # completed writes verified after reboot and replay from the NVDIMM), 5 consecutive rounds.
 log "powercut: 5 rounds"
