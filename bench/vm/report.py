@@ -255,6 +255,42 @@ def plot_histogram(test, hist, png):
     plt.close(fig)
 
 
+# Before/after: the headline metric of each test.
+BEFORE_AFTER = [("fsync", "iops"), ("fsync", "sync_p50_us"), ("sync", "iops"), ("sync", "p50_us"), ("meta", "iops")]
+
+
+def before_after(path, runs, rounds):
+    """Markdown lines comparing this run's medians with an earlier vm.csv's (the module
+    before a change): per mode and metric, before, after, after/before, and our modes'
+    ratio to stock in each run (stock is the same module in both, so that ratio removes
+    the drift between the two runs)."""
+    bruns, _, _ = load(path)
+    for (mo, test, r), m in bruns.items():
+        derive(test, m)
+    brounds = sorted({r for (_, _, r) in bruns})
+    labels = {(t, m): lab for t in METRICS for m, lab, _ in METRICS[t]}
+    arrows = {(t, m): {"up": " ↑", "down": " ↓"}.get(b, "") for t in METRICS for m, _, b in METRICS[t]}
+    out = ["## Before / after", "",
+           f"Medians of an earlier run (`{os.path.basename(path)}`, {len(brounds)} round(s)) and of this "
+           f"one ({len(rounds)} round(s)). stock is the same module in both: its after/before is the drift "
+           "between the two runs; `x/stock` is our mode's median over stock's of the same run.", "",
+           "| test | metric | mode | before | after | after/before | x/stock before | x/stock after |",
+           "|---|---|---|---:|---:|---:|---:|---:|"]
+    for test, metric in BEFORE_AFTER:
+        b = {mo: stats([num(bruns.get((mo, test, r), {}).get(metric)) for r in brounds]) for mo in MODES}
+        n = {mo: stats([num(runs.get((mo, test, r), {}).get(metric)) for r in rounds]) for mo in MODES}
+        for mo in MODES:
+            if b[mo] is None and n[mo] is None:
+                continue
+            out.append(f"| {test} | {labels[(test, metric)]}{arrows[(test, metric)]} | {mo} | "
+                       f"{fmt(b[mo][1]) if b[mo] else '-'} | {fmt(n[mo][1]) if n[mo] else '-'} | "
+                       f"{ratio(n[mo], b[mo])} | "
+                       f"{ratio(b[mo], b['stock']) if mo != 'stock' else ''} | "
+                       f"{ratio(n[mo], n['stock']) if mo != 'stock' else ''} |")
+    out.append("")
+    return out
+
+
 def host_info():
     """(CPU model, QEMU version line) of this host."""
     cpu = ""
@@ -555,6 +591,8 @@ def main():
             plot(test, runs, rounds, png)
             out.append(f"![{test}](vm-{test}.png)")
             out.append("")
+    if a.before:
+        out += before_after(a.before, runs, rounds)
     if not have_mpl:
         out.append("(No plots: matplotlib is not importable; `pip install matplotlib` and rerun report.py.)")
         out.append("")

@@ -29,7 +29,8 @@
 #                   fsync=1 and sync=1 at numjobs 1, 4, 16, --seconds each (default 5).
 #                   Per round: both cache settings (their order alternates between rounds),
 #                   each with the four modes in rotated order
-# --before CSV      (--hdd) an earlier vm-hdd.csv to compare with in the report
+# --before CSV      an earlier vm.csv (--hdd: vm-hdd.csv), e.g. of the module before a change,
+#                   to compare with in the report
 #
 # Needs an initramfs ($BCACHE_NVM_OUT/initramfs.cpio) built after the last change of
 # scripts/guest/bench-fio.sh; checked. Raw guest logs: $BCACHE_NVM_OUT/bench-vm-logs/.
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
 	*) die "usage: bench/vm/run.sh [--hdd] [--rounds N] [--disk-cache MODE] [--quick] [--results DIR] [--seconds S] [--flush-ms MS] [--before CSV]" ;;
 	esac
 done
-[ $hdd = 1 ] || [ -z "$seconds$before" ] || die "--seconds and --before go with --hdd"
+[ $hdd = 1 ] || [ -z "$seconds" ] || die "--seconds goes with --hdd"
 case "$disk_cache" in none|directsync|writeback|writethrough|unsafe) ;; *) die "bad --disk-cache $disk_cache" ;; esac
 
 # fio sizes (MiB): fsync run, sync run, meta run; fsync every N writes in the meta run.
@@ -133,7 +134,8 @@ log "$boots boots in $(( $(date +%s) - start )) s, $failed failed; logs in $logs
 
 if [ $hdd = 0 ]; then
 	python3 "$REPO/bench/vm/report.py" "$csv" "$results/vm.md" \
-		--sizes "${sizes[*]}" --elapsed $(( $(date +%s) - start )) --failed "$failed"
+		--sizes "${sizes[*]}" --elapsed $(( $(date +%s) - start )) --failed "$failed" \
+		${before:+--before "$before"}
 else
 	python3 "$REPO/bench/vm/report.py" --hdd "$csv" "$results/vm-hdd.md" \
 		--sizes "$seconds $flush_ms" --elapsed $(( $(date +%s) - start )) --failed "$failed" \
