@@ -5,17 +5,17 @@
 #
 # 1. host: `cargo run --release -p bench` (alloc_free, register, jset_persist) -> bench/results/
 # 2. VM:   scripts/setup.sh + scripts/build.sh (cached kernel, modules, initramfs), then
-#          bench/vm/run.sh, if it exists (`--quick` is passed on as `--rounds 1`), unless
-#          --host-only
+#          bench/vm/run.sh, if it exists (`--quick` is passed on as `--rounds 1`), then
+#          bench/vm/run.sh --hdd (`--quick` passed on), unless --host-only
 # 3. the list of result files, those written by this run marked with `*`.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-host_args=() vm_args=() host_only=
+host_args=() vm_args=() hdd_args=() host_only=
 for a in "$@"; do
     case $a in
-    --quick) host_args=(--quick) vm_args=(--rounds 1) ;;
+    --quick) host_args=(--quick) vm_args=(--rounds 1) hdd_args=(--quick) ;;
     --host-only) host_only=1 ;;
     *) echo "usage: bench/run.sh [--quick] [--host-only]" >&2; exit 2 ;;
     esac
@@ -33,6 +33,8 @@ if [[ -z $host_only && -f $here/vm/run.sh ]]; then
     "$root/scripts/setup.sh" && "$root/scripts/build.sh" || rc=$?
     echo "== VM benchmarks: bench/vm/run.sh ${vm_args[*]-}"
     bash "$here/vm/run.sh" ${vm_args[@]+"${vm_args[@]}"} || rc=$?
+    echo "== VM benchmarks, HDD-like backing disk: bench/vm/run.sh --hdd ${hdd_args[*]-}"
+    bash "$here/vm/run.sh" --hdd ${hdd_args[@]+"${hdd_args[@]}"} || rc=$?
 elif [[ -z $host_only ]]; then
     echo "== no bench/vm/run.sh: VM benchmarks skipped"
 fi

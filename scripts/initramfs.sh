@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the guest's initramfs: busybox, ndctl, bcache-tools, fio, our bcache-nvm tool,
-# our modules (bcache.ko and its KUnit build), the stock bcache.ko, and scripts/guest/;
+# Builds the guest's initramfs: busybox, ndctl, bcache-tools, fio, dmsetup, our bcache-nvm
+# tool, our modules (bcache.ko and its KUnit build), the stock bcache.ko, dm-delay.ko (built
+# here by scripts/dm-delay.sh: the test kernel lacks CONFIG_DM_DELAY), and scripts/guest/;
 # and, for the udev-*.sh guest scripts that boot like a real system, systemd-udevd with
 # bcache-tools' rules and a module tree where `make install` put our bcache.ko (updates/,
 # next to the kernel's own in kernel/), with our udev rule and tool.
@@ -29,7 +30,7 @@ copy_prog() {
 		[ -e "$root$lib" ] || install -D "$lib" "$root$lib"
 	done
 }
-for p in /usr/bin/ndctl /usr/sbin/make-bcache /usr/sbin/bcache-super-show /usr/bin/fio; do
+for p in /usr/bin/ndctl /usr/sbin/make-bcache /usr/sbin/bcache-super-show /usr/bin/fio /usr/sbin/dmsetup; do
 	[ -x "$p" ] || die "initramfs: $p missing"
 	copy_prog "$p"
 done
@@ -70,6 +71,8 @@ make -s -C "$REPO" install KDIR="$KDIR" BCACHE_KO="$OUT/bcache.ko" TOOL="$OUT/bc
 install -m 644 "$OUT/bcache.ko" "$root/lib/modules/bcache.ko"
 install -m 644 "$OUT/kunit/bcache.ko" "$root/lib/modules/bcache-kunit.ko"
 install -m 644 "$KDIR/drivers/md/bcache/bcache.ko" "$root/lib/modules/bcache-stock.ko"
+"$REPO/scripts/dm-delay.sh"
+install -m 644 "$OUT/dm-delay.ko" "$root/lib/modules/dm-delay.ko"
 cp "$REPO"/scripts/guest/*.sh "$root/guest/"
 install -m 755 "$REPO/scripts/guest/init" "$root/init"
 

@@ -8,7 +8,7 @@ PKGS=(
 	"libstd-rust-web-dev=$RUST_PKG_VERSION" "rust-web-clippy=$RUST_PKG_VERSION"
 	"$KSRC_PKG=$KSRC_PKG_VERSION"
 	libclang-dev clang flex bison bc libelf-dev libssl-dev cpio
-	qemu-system-x86 busybox-static ndctl bcache-tools fio xz-utils
+	qemu-system-x86 busybox-static ndctl bcache-tools fio xz-utils dmsetup
 	libpmemobj-dev fonts-dejavu-core
 	udev dkms
 )

@@ -1,31 +1,69 @@
-# Benchmark (issue 6, part 1): one cache set in one of three modes, then three fio runs on
-# /dev/bcache0, each reported as one machine-readable line
+# Benchmark (issues 6 and 13): one cache set in one of the modes below, then fio runs on it,
+# each reported as one machine-readable line
 #   RESULT mode=M round=R test=T key=value ...
 # for bench/vm/run.sh to collect. Not a test: PASS/FAIL lines only cover the set-up.
 #
 #   bench-fio.sh MODE ROUND [MIB_FSYNC MIB_SYNC MIB_META META_FSYNC_EVERY]
+#   bench-fio.sh hdd MODE ROUND WCACHE SECONDS FLUSH_MS
 #
 # MODE: nvm       our bcache.ko, journal on the NVDIMM (/dev/pmem0, cache marked NVDIMM_META)
 #       ours-ssd  our bcache.ko, journal on the cache disk (no NVDIMM_META)
 #       stock     the kernel's bcache-stock.ko (journal on the cache disk), set up by hand
-# The cache set: /dev/vda (cache, 128 KiB buckets) caching /dev/vdb, writeback mode,
+#       raw       (hdd only) no bcache: fio straight on the cache disk /dev/vda
+# The cache set: /dev/vda (cache, 128 KiB buckets) caching the backing disk, writeback mode,
 # writeback_running 0, sequential_cutoff 0, congestion bypass off (TCG latencies would
 # otherwise trip bcache's congested_*_threshold_us and send writes to the backing disk).
 #
-# Runs (4 KiB, direct=1, ioengine=psync, iodepth 1, fixed io_size in MiB):
+# First form (issue 6): backing /dev/vdb. Runs (4 KiB, direct=1, ioengine=psync, iodepth 1,
+# fixed io_size in MiB):
 #   fsync  randwrite, fsync after every write (each fsync: a journal write + a flush of vdb)
 #   sync   randwrite, O_SYNC (each write is REQ_FUA on bcache0: waits for its journal write)
 #   meta   randwrite over the whole 1 GiB backing range, fsync every META_FSYNC_EVERY writes:
 #          /dev/vda writes per GiB written by fio, and journal writes per second
+#
+# hdd form (issue 13): the backing disk is /dev/mapper/slow, dm-delay over /dev/vdb whose
+# flushes (REQ_PREFLUSH bios) wait FLUSH_MS ms before going on to vdb: a disk with a volatile
+# write cache and an HDD's flush latency. Its reads wait 50 ms (only the set-up reads the
+# backing disk: the 50 puts dm-delay on its timer path; below 50 ms in every class it
+# dispatches from a kthread that polls while any bio waits, which would keep one of the two
+# vCPUs busy). Its plain writes are not delayed. WCACHE: wb leaves /dev/vda's volatile write
+# cache on (QEMU cache=none: flushes become host fdatasync()s); wt sets
+# /sys/block/vda/queue/write_cache to "write through", so the block layer drops every flush
+# and FUA sent to vda (a cache disk with power-loss protection). Runs: 4 KiB randwrite,
+# direct=1, psync, iodepth 1, time based (SECONDS each), fsync=1 and sync=1, each at numjobs
+# 1, 4 and 16; every job writes its own region (128 MiB / numjobs, at job * that). Test
+# names: fsync-j1 ... sync-j16.
 # The fio JSON of each run is printed between "FIOJSON-BEGIN <test>" and "FIOJSON-END".
 . /guest/lib.sh
 
-mode=${1:?usage: bench-fio.sh nvm|ours-ssd|stock ROUND [MIB_FSYNC MIB_SYNC MIB_META EVERY]}
+suite=vm
+if [ "${1:-}" = hdd ]; then suite=hdd; shift; fi
+mode=${1:?usage: bench-fio.sh [hdd] nvm|ours-ssd|stock|raw ROUND ...}
 round=${2:-0}
-mib_fsync=${3:-8}
-mib_sync=${4:-8}
-mib_meta=${5:-48}
-meta_every=${6:-16}
+if [ $suite = vm ]; then
+	mib_fsync=${3:-8}
+	mib_sync=${4:-8}
+	mib_meta=${5:-48}
+	meta_every=${6:-16}
+	backing=/dev/vdb
+else
+	wcache=${3:-wb}
+	seconds=${4:-5}
+	flush_ms=${5:-8}
+	case "$wcache" in wb|wt) ;; *) echo "bench-fio.sh: WCACHE is wb or wt, not $wcache"; exit 2 ;; esac
+	check load-dm-delay insmod /lib/modules/dm-delay.ko
+	sectors=$(blockdev --getsz /dev/vdb)
+	# dm-delay's table: <dev> <offset> <delay ms> for reads, then writes, then flushes.
+	check dm-delay env DM_DISABLE_UDEV=1 dmsetup create slow \
+		--table "0 $sectors delay /dev/vdb 0 50 /dev/vdb 0 0 /dev/vdb 0 $flush_ms"
+	check dm-node wait_for /dev/mapper/slow
+	backing=/dev/mapper/slow
+	if [ "$wcache" = wt ]; then
+		check vda-write-through sh -c 'echo "write through" > /sys/block/vda/queue/write_cache'
+	fi
+	[ "$failures" = 0 ] || finish
+fi
+target=/dev/bcache0
 
 case "$mode" in
 nvm)
@@ -39,28 +77,41 @@ ours-ssd)
 stock)
 	# Same geometry and steps as new_cache_set, with the stock module.
 	check load-stock insmod /lib/modules/bcache-stock.ko
-	check make-bcache make-bcache -b 128k -C /dev/vda -B /dev/vdb --writeback
+	check make-bcache make-bcache -b 128k -C /dev/vda -B $backing --writeback
 	check register-cache sh -c "echo /dev/vda > /sys/fs/bcache/register"
-	check register-backing sh -c "echo /dev/vdb > /sys/fs/bcache/register"
+	check register-backing sh -c "echo $backing > /sys/fs/bcache/register"
 	check bcache0 wait_for /dev/bcache0
+	;;
+raw)
+	[ $suite = hdd ] || { echo "bench-fio.sh: mode raw is for the hdd form only"; exit 2; }
+	target=/dev/vda
 	;;
 *) echo "bench-fio.sh: unknown mode $mode"; exit 2 ;;
 esac
 [ "$failures" = 0 ] || finish
 
 b=/sys/block/bcache0/bcache
-check attached wait_for $b/cache
-echo writeback > $b/cache_mode
-echo 0 > $b/sequential_cutoff
-echo 0 > $b/writeback_running
-set_dir=$(cd $b/cache && pwd -P)
-echo 0 > "$set_dir/congested_read_threshold_us"
-echo 0 > "$set_dir/congested_write_threshold_us"
-check writeback-mode grep -q '\[writeback\]' $b/cache_mode
-[ "$failures" = 0 ] || finish
-echo "INFO mode=$mode set=${set_dir##*/} vda_write_cache=$(tr ' ' _ < /sys/block/vda/queue/write_cache)" \
-	"vda_fua=$(cat /sys/block/vda/queue/fua) bcache0_write_cache=$(tr ' ' _ < /sys/block/bcache0/queue/write_cache)" \
+set_dir=
+if [ $mode != raw ]; then
+	check attached wait_for $b/cache
+	echo writeback > $b/cache_mode
+	echo 0 > $b/sequential_cutoff
+	echo 0 > $b/writeback_running
+	set_dir=$(cd $b/cache && pwd -P)
+	echo 0 > "$set_dir/congested_read_threshold_us"
+	echo 0 > "$set_dir/congested_write_threshold_us"
+	check writeback-mode grep -q '\[writeback\]' $b/cache_mode
+	[ "$failures" = 0 ] || finish
+fi
+wc_of() { tr ' ' _ < "/sys/block/${1#/dev/}/queue/write_cache"; }
+echo "INFO mode=$mode set=${set_dir##*/} vda_write_cache=$(wc_of vda)" \
+	"vda_fua=$(cat /sys/block/vda/queue/fua) bcache0_write_cache=$(wc_of bcache0 2>/dev/null)" \
 	"kernel=$(uname -r)"
+if [ $suite = hdd ]; then
+	dm=dm-$(dmsetup info -c --noheadings -o minor slow | tr -d ' ')
+	echo "INFO backing=$backing ($dm: write_cache=$(wc_of $dm) fua=$(cat /sys/block/$dm/queue/fua))" \
+		"table=$(dmsetup table slow | tr ' ' _) vdb_write_cache=$(wc_of vdb)"
+fi
 
 # Journal writes: our module counts every journal write (both paths) in its latency histogram
 # (/sys/fs/bcache/journal_latency, "jsets N"); the stock module is counted by its
@@ -129,7 +180,7 @@ ns_us() { awk -v n="${1:-0}" 'BEGIN { printf "%.1f", n / 1000 }'; }
 
 uptime_cs() { awk '{ split($1, a, "."); print a[1] * 100 + a[2] }' /proc/uptime; }
 
-common="--filename=/dev/bcache0 --rw=randwrite --bs=4k --direct=1 --ioengine=psync --iodepth=1"
+common="--filename=$target --rw=randwrite --bs=4k --direct=1 --ioengine=psync --iodepth=1"
 common="$common --percentile_list=50:99 --output-format=json --randrepeat=0"
 
 run_fio() { # TEST FIO-ARGS...: runs fio, leaves the flat JSON in /tmp/TEST.flat
@@ -146,21 +197,24 @@ run_fio() { # TEST FIO-ARGS...: runs fio, leaves the flat JSON in /tmp/TEST.flat
 }
 
 # One latency run: IOPS, write completion latency, fsync latency, journal writes and their
-# latency, flushes seen by vda and vdb.
-latency_run() { # TEST MIB FIO-ARGS...
-	local t=$1 mib=$2; shift 2
+# latency, flushes seen by vda and vdb; in the hdd form also vdb's read I/Os and sectors
+# written (a write bcache sent to the backing disk instead of caching it shows there; vdb's
+# write I/O count would not tell, it counts every empty flush as a write).
+latency_run() { # TEST FIO-ARGS...
+	local t=$1; shift
 	local j0 j1 l0 l1 va vb va1 vb1 c0 c1
 	j0=$(jsets); trace_clear; l0=$(lat_snap); va=$(dstat vda); vb=$(dstat vdb); c0=$(uptime_cs)
-	run_fio "$t" --size=256M --io_size=${mib}M --randseed=$((round * 10 + 1)) "$@" || return
+	run_fio "$t" "$@" || return
 	c1=$(uptime_cs); j1=$(jsets); l1=$(lat_snap); va1=$(dstat vda); vb1=$(dstat vdb)
 	local f=/tmp/$t.flat
 	set -- $va; local vw0=$5 vs0=$7 vf0=${16:-0}
 	set -- $va1; local vw1=$5 vs1=$7 vf1=${16:-0}
-	set -- $vb; local bf0=${16:-0}
-	set -- $vb1; local bf1=${16:-0}
-	local jw=$((j1 - j0)) tw
+	set -- $vb; local bf0=${16:-0} br0=$1 bs0=$7
+	set -- $vb1; local bf1=${16:-0} br1=$1 bs1=$7
+	local jw=$((j1 - j0)) tw extra=
 	tw=$(traced)
 	[ "$j0" = -1 ] && jw=-1
+	[ $suite = hdd ] && extra=" wcache=$wcache numjobs=$numjobs vdb_read_ios=$((br1 - br0)) vdb_sectors=$((bs1 - bs0))"
 	local hist
 	hist=$(lat_delta_hist "$l0" "$l1")
 	set -- $(lat_delta_pct "$l0" "$l1")
@@ -174,11 +228,25 @@ latency_run() { # TEST MIB FIO-ARGS...
 		"wall_s=$(awk -v a=$c0 -v b=$c1 'BEGIN { printf "%.2f", (b - a) / 100 }')" \
 		"journal_writes=$jw journal_traced=$tw jlat_p50_us_le=$1 jlat_p99_us_le=$2" \
 		"vda_write_ios=$((vw1 - vw0)) vda_sectors=$((vs1 - vs0)) vda_flushes=$((vf1 - vf0))" \
-		"vdb_flushes=$((bf1 - bf0))"
+		"vdb_flushes=$((bf1 - bf0))$extra"
 }
 
-latency_run fsync "$mib_fsync" --fsync=1
-latency_run sync "$mib_sync" --sync=1
+if [ $suite = hdd ]; then
+	# 128 MiB split into one region per job; fio's total over the jobs (group_reporting).
+	for kind in fsync sync; do
+		for numjobs in 1 4 16; do
+			region=$((128 / numjobs))
+			latency_run "$kind-j$numjobs" --$kind=1 --numjobs=$numjobs --group_reporting \
+				--size=${region}M --offset_increment=${region}M \
+				--time_based --runtime=${seconds}s --randseed=$((round * 100 + numjobs))
+		done
+	done
+	[ -r $lat ] && { echo "INFO journal_latency (whole boot):"; sed 's/^/INFO   /' $lat; }
+	finish
+fi
+
+latency_run fsync --size=256M --io_size=${mib_fsync}M --randseed=$((round * 10 + 1)) --fsync=1
+latency_run sync --size=256M --io_size=${mib_sync}M --randseed=$((round * 10 + 1)) --sync=1
 
 # Metadata-heavy run: 4 KiB random writes anywhere in the 1 GiB backing range, an fsync every
 # $meta_every writes. Sectors written to vda per GiB written by fio (data alone is 2097152),

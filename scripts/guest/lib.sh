@@ -68,20 +68,20 @@ finish() { [ "$failures" = 0 ]; exit $?; }
 # pattern_matches DEV MIB: DEV starts with the known pattern of MIB MiB.
 pattern_matches() { pattern "$2" | cmp -n "$(( $2 * 1024 * 1024 ))" - "$1"; }
 
-# new_cache_set [nvdimm]: a new cache set on /dev/vda caching /dev/vdb with our bcache.ko
-# loaded; with "nvdimm", /dev/pmem0 is formatted and registered as its NVDIMM meta device and
-# the cache is marked NVDIMM_META first. Waits for /dev/bcache0.
+# new_cache_set [nvdimm]: a new cache set on /dev/vda caching $backing (default /dev/vdb) with
+# our bcache.ko loaded; with "nvdimm", /dev/pmem0 is formatted and registered as its NVDIMM
+# meta device and the cache is marked NVDIMM_META first. Waits for /dev/bcache0.
 new_cache_set() {
 	if [ "${1:-}" = nvdimm ]; then
 		check nvm-format bcache-nvm format /dev/pmem0
 		check register-meta sh -c "echo /dev/pmem0 > /sys/fs/bcache/register_nvdimm_meta"
 	fi
-	check make-bcache make-bcache -b 128k -C /dev/vda -B /dev/vdb --writeback
+	check make-bcache make-bcache -b 128k -C /dev/vda -B "${backing:-/dev/vdb}" --writeback
 	if [ "${1:-}" = nvdimm ]; then
 		check mark-cache bcache-nvm make-cache --nvdimm-meta /dev/vda
 	fi
 	check register-cache sh -c "echo /dev/vda > /sys/fs/bcache/register"
-	check register-backing sh -c "echo /dev/vdb > /sys/fs/bcache/register"
+	check register-backing sh -c "echo ${backing:-/dev/vdb} > /sys/fs/bcache/register"
 	check bcache0 wait_for /dev/bcache0
 }
 
