@@ -110,13 +110,13 @@ console="$log_base.console" output="$log_base.out"
 : > "$console"; : > "$output"
 
 qemu=(qemu-system-x86_64
-	-machine pc,nvdimm=on -accel tcg,thread=single -cpu max -smp 2 -m 1G,slots=2,maxmem=4G
+	-machine ${BNVM_MACHINE:-pc},nvdimm=on -accel tcg,thread=single -cpu max -smp 2 -m 1G,slots=2,maxmem=4G
 	-object "memory-backend-file,id=mem1,share=on,mem-path=$state/nvdimm.img,size=512M"
 	-device nvdimm,id=nvdimm1,memdev=mem1,label-size=128K
 	"${drives[@]}"
 	"${extra[@]}"
 	-kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$initrd"
-	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 bnvm.script=$script bnvm.args=$args"
+	-append "console=ttyS0 panic=-1 oops=panic loglevel=4 bnvm.script=$script bnvm.args=$args${BNVM_APPEND:+ $BNVM_APPEND}"
 	-display none -monitor none -serial "file:$console" -serial "file:$output"
 	-no-reboot)
 
