@@ -239,5 +239,43 @@ else
 	failed_step "journal-writes: NVDIMM journal ${nv:-?} sectors, disk journal ${ssd:-?}"
 fi
 
+# --- The debug kernel: KASAN, lockdep, kmemleak, UBSAN, might-sleep checks, fault injection
+# (scripts/kernel-debug.fragment; built once and cached like the test kernel). The guest init
+# fails a script on any checker report, WARN or oops since the script started and on any leak
+# the kmemleak scan after it finds. A boot takes ~1-2 minutes here, so this part boots once per
+# script that exercises our code (the KUnit suites, registration and its refusals, poison,
+# unbind and unplug, release, the NVDIMM journal across a power-off, flushes, fault
+# injection), not the repetition tests (README: "The debug kernel").
+log "debug kernel: build (cached after the first time)"
+export BCACHE_NVM_KERNEL=debug
+t0=$SECONDS
+if ! "$REPO/scripts/kernel.sh" > "$logdir/kernel-debug.log" 2>&1; then
+	tail -n 40 "$logdir/kernel-debug.log" >&2
+	failed_step "debug kernel build"
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+log "debug kernel: ready after $((SECONDS - t0)) s"
+build_step build-debug-kernel
+t0=$SECONDS
+state=$(mktemp -d)
+vm_run debug-kunit --state "$state" kunit.sh format
+kunit_count debug-kunit
+vm_run debug-kunit-boot2 --state "$state" nvm-two-boot.sh
+kunit_count debug-kunit-boot2
+rm -rf "$state"
+vm_run debug-nvm-register nvm-register.sh
+vm_run debug-nvm-poison nvm-poison.sh
+vm_run debug-nvm-unbind nvm-unbind.sh
+vm_run debug-disk-unplug-cache disk-unplug.sh cache
+vm_run debug-disk-unplug-backing disk-unplug.sh backing
+vm_run debug-nvm-release nvm-release.sh 10
+state=$(mktemp -d)
+vm_run debug-nvm-journal-write --state "$state" nvm-journal-write.sh 8
+vm_run debug-nvm-journal-read --state "$state" nvm-journal-read.sh 8
+rm -rf "$state"
+vm_run debug-nvm-flush nvm-flush.sh
+log "debug kernel: guest scripts took $((SECONDS - t0)) s"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
