@@ -11,7 +11,12 @@ use crate::pure::nvmpg::format::NS_MAX;
 use crate::registry::{parse_uuid, MetaSet, Registry, Uuid};
 use core::fmt::{self, Write};
 use kernel::ffi::c_char;
-use kernel::{bindings, error::code::*, prelude::*, str::CString};
+use kernel::{
+    bindings,
+    error::code::*,
+    prelude::*,
+    str::{BStr, CString},
+};
 
 /// Longest accepted path (as `PATH_MAX`, without the NUL).
 const PATH_MAX: usize = kernel::bindings::PATH_MAX as usize - 1;
@@ -42,6 +47,19 @@ fn parse_path(raw: &[u8], node: &str) -> Result<CString> {
         );
         return Err(EINVAL);
     }
+    // Every refusal names the device: the copy can fail too (out of memory).
+    copy_path(path).inspect_err(|e| {
+        pr_err!(
+            "{}: {}: cannot copy the path ({})\n",
+            node,
+            BStr::from_bytes(path),
+            e.to_errno()
+        );
+    })
+}
+
+/// `path` as a NUL-terminated string, byte for byte.
+fn copy_path(path: &[u8]) -> Result<CString> {
     let mut v = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
     v.extend_from_slice(path, GFP_KERNEL)?;
     v.push(0, GFP_KERNEL)?;
