@@ -43,6 +43,13 @@ pub trait Media {
     /// Orders every flushed store before any store issued after it (`pmem_wmb`).
     fn fence(&mut self);
 
+    /// The `i`-th byte range (`(start, len)`) known to be bad, in ascending order: the pmem
+    /// driver's badblocks list, which DAX access refuses. The allocator never hands pages of
+    /// one out. None by default.
+    fn bad_range(&self, _i: usize) -> Option<(u64, u64)> {
+        None
+    }
+
     /// Stores `src` at `off` and flushes it: the common "persistent copy"
     /// (`memcpy_flushcache`). Still needs a [`Media::fence`] to be ordered.
     fn store_flush(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {

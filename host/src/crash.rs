@@ -155,6 +155,8 @@ pub struct Recording {
 pub struct HostMedia {
     buf: Vec<u8>,
     rec: Option<Recording>,
+    /// Known-bad byte ranges `(start, len)`, ascending: reads there fail, as DAX refuses them.
+    bad: Vec<(u64, u64)>,
 }
 
 impl HostMedia {
@@ -164,7 +166,16 @@ impl HostMedia {
     }
     /// A namespace holding `buf`.
     pub fn from_vec(buf: Vec<u8>) -> Self {
-        HostMedia { buf, rec: None }
+        HostMedia {
+            buf,
+            rec: None,
+            bad: Vec::new(),
+        }
+    }
+    /// Puts `[start, start + len)` on the known-bad list (the pmem driver's badblocks).
+    pub fn mark_bad(&mut self, start: u64, len: u64) {
+        self.bad.push((start, len));
+        self.bad.sort_unstable();
     }
     /// The current contents (every store, durable or not).
     pub fn bytes(&self) -> &[u8] {
@@ -210,8 +221,15 @@ impl Media for HostMedia {
     }
     fn read(&self, off: u64, dst: &mut [u8]) -> Result<(), OutOfRange> {
         let r = self.range(off, dst.len())?;
+        let end = off + dst.len() as u64;
+        if self.bad.iter().any(|&(s, l)| s < end && off < s + l) {
+            return Err(OutOfRange);
+        }
         dst.copy_from_slice(&self.buf[r]);
         Ok(())
+    }
+    fn bad_range(&self, i: usize) -> Option<(u64, u64)> {
+        self.bad.get(i).copied()
     }
     fn store(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {
         let r = self.range(off, src.len())?;

@@ -341,3 +341,52 @@ fn randomized_against_model_with_reboots() {
         assert_eq!(held(&a, o), want);
     }
 }
+
+/// Allocates `order` blocks for owner 1 until the allocator is full; returns their
+/// namespaces and page ranges.
+fn fill(a: &mut Alloc, order: u8) -> Vec<(u8, u64, u64)> {
+    let mut got = Vec::new();
+    while let Ok(off) = a.alloc_pages(order, &owner(1)) {
+        let first = off.offset() >> 12;
+        got.push((off.ns(), first, first + (1 << order)));
+    }
+    got
+}
+
+/// Pages (of namespace 1) the tests below put on the bad list: one, and three in a row.
+const BAD_PAGE: u64 = FIRST_PAGE + 300;
+const BAD_RUN: (u64, u64) = (FIRST_PAGE + 700, FIRST_PAGE + 703);
+
+/// Whether an allocation of namespace 1 holds one of those pages.
+fn holds_bad(&(ns, lo, hi): &(u8, u64, u64)) -> bool {
+    ns == 1 && ((lo <= BAD_PAGE && BAD_PAGE < hi) || (lo < BAD_RUN.1 && BAD_RUN.0 < hi))
+}
+
+#[test]
+fn known_bad_pages_are_never_allocated() {
+    let mut media = set(2);
+    // 8 bytes inside one page; three whole pages.
+    media[1].mark_bad(BAD_PAGE << 12 | 100, 8);
+    media[1].mark_bad(BAD_RUN.0 << 12, (BAD_RUN.1 - BAD_RUN.0) << 12);
+    let mut a = registered(media);
+    assert_eq!(
+        a.free_pages_total(),
+        2 * PAGES - 4,
+        "bad pages are not free"
+    );
+    let got = fill(&mut a, 2);
+    assert!(!got.iter().any(holds_bad), "an allocation holds a bad page");
+    // Every other 4-page block of both namespaces was handed out: 2 blocks hold bad pages.
+    assert_eq!(got.len() as u64, 2 * PAGES / 4 - 2);
+    assert_eq!(problems(&a), []);
+}
+
+/// The control of the test above: without the bad list, allocations do cover those pages
+/// (the test's pages are ones the allocator hands out).
+#[test]
+fn control_without_the_bad_list_the_pages_are_allocated() {
+    let mut a = registered(set(2));
+    let got = fill(&mut a, 2);
+    assert_eq!(got.len() as u64, 2 * PAGES / 4);
+    assert_eq!(got.iter().filter(|g| holds_bad(g)).count(), 2);
+}

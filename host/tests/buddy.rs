@@ -446,3 +446,61 @@ fn out_of_memory_rolls_back() {
     }
     check(&b, &m);
 }
+
+#[test]
+fn withheld_pages_are_never_allocated() {
+    for seed in 1..=8u64 {
+        let mut rng = XorShift::new(seed);
+        let (start, end) = (rng.below(64), 2048 + rng.below(1024));
+        let mut busy = vec![Block {
+            pgoff: 1024,
+            order: 3,
+        }];
+        let mut m = Model::new(start, end, &busy);
+        let mut b = built(start, end, &mut busy);
+        // A few bad ranges, some across busy pages and the region's ends.
+        for _ in 0..4 {
+            let lo = rng.below(end + 16);
+            let hi = lo + 1 + rng.below(40);
+            let expect = (lo..hi.min(end)).filter(|&p| m.free[p as usize]).count();
+            for p in lo..hi.min(end) {
+                m.free[p as usize] = false;
+            }
+            assert_eq!(b.withhold(lo, hi).expect("withhold"), expect as u64);
+            check(&b, &m);
+        }
+        // Model::set panics if an allocation covers a withheld (not free) page.
+        let mut held = Vec::new();
+        for i in 0..2000 {
+            step(&mut b, &mut m, &mut held, &mut rng);
+            if i % 89 == 0 {
+                check(&b, &m);
+            }
+        }
+        for blk in held.drain(..) {
+            b.free(blk.pgoff, blk.order).expect("free");
+            m.set(blk, true);
+        }
+        check(&b, &m);
+    }
+}
+
+#[test]
+fn withhold_out_of_memory_changes_nothing() {
+    let cap = Rc::new(Cell::new(usize::MAX));
+    let mut b = Buddy::new(Capped {
+        v: Vec::new(),
+        cap: cap.clone(),
+    });
+    b.rebuild(0, 1024, &mut []).expect("rebuild");
+    let before: Vec<Block> = b.free_blocks().collect();
+    // Page 515 splits the one 1024-page block into ten: no room for them.
+    cap.set(before.len() + 1);
+    assert_eq!(b.withhold(515, 516), Err(NoMem));
+    assert!(b.free_blocks().eq(before.iter().copied()));
+    assert_eq!(b.free_pages(), 1024);
+    cap.set(usize::MAX);
+    assert_eq!(b.withhold(515, 516), Ok(1));
+    assert_eq!(b.free_pages(), 1023);
+    assert_eq!(b.withhold(515, 516), Ok(0), "withheld twice");
+}

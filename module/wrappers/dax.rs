@@ -370,7 +370,7 @@ fn map_all(dax: NonNull<DaxDevice>, first: u64, pages: u64) -> Result<KVec<Exten
                         }
                     }
                     pr_warn!(
-                        "nvm-pages: namespace bytes {:#x}..{:#x} are on the pmem driver's badblocks list: not mapped, accesses there fail\n",
+                        "nvm-pages: namespace bytes {:#x}..{:#x} are on the pmem driver's badblocks list: not mapped, never allocated\n",
                         done * PAGE,
                         (done + bad) * PAGE
                     );
@@ -460,6 +460,14 @@ impl Media for DaxNamespace {
 
     fn fence(&mut self) {
         pmem::fence()
+    }
+
+    fn bad_range(&self, i: usize) -> Option<(u64, u64)> {
+        self.extents
+            .iter()
+            .filter(|e| e.map.is_none())
+            .nth(i)
+            .map(|e| (e.start, e.len))
     }
 
     fn store_flush(&mut self, off: u64, src: &[u8]) -> Result<(), OutOfRange> {

@@ -128,10 +128,12 @@ impl<M: Media, F: GrowVecFamily> Allocator<M, F> {
                 if let Some(n) = slot {
                     let mut b = Buddy::new(F::new_seq());
                     rebuild(&lists, &media, n.id, &mut b, n.first, n.end)?;
+                    withhold_bad(&n.media, &mut b)?;
                     *other = Some(b);
                 }
             }
             rebuild(&lists, &media, 0, &mut buddy, first, end)?;
+            withhold_bad(&media, &mut buddy)?;
             for (slot, other) in self.ns.iter_mut().zip(others) {
                 if let (Some(n), Some(b)) = (slot.as_mut(), other) {
                     n.buddy = b;
@@ -140,6 +142,7 @@ impl<M: Media, F: GrowVecFamily> Allocator<M, F> {
             self.lists = lists;
         } else if let Some(n0) = self.namespace(0) {
             rebuild(&self.lists, &n0.media, id, &mut buddy, first, end)?;
+            withhold_bad(&media, &mut buddy)?;
         }
         self.set = Some((sb.set_uuid, sb.total_ns));
         let slot = self.ns.get_mut(usize::from(id)).ok_or(Error::Invalid)?;
@@ -359,6 +362,23 @@ impl<M: Media, F: GrowVecFamily> Allocator<M, F> {
 /// to the first allocatable page, and `pages_total`, in pages) with the records of namespace
 /// `ns` busy, once they pass the rules that need the namespace's size: [`Rec::check`] with
 /// `end` as `pages_total`, then [`check_overlaps`]. The first broken rule is the error.
+/// Takes the pages of `media`'s known-bad ranges ([`Media::bad_range`]) out of `buddy`, so no
+/// allocation lands on them. Not persistent: the badblocks list is the driver's, and is asked
+/// again at every register. Pages of a range that went bad while allocated come back to the
+/// buddy when freed, until the next register.
+fn withhold_bad<M: Media, S: GrowVec<u64>>(media: &M, buddy: &mut Buddy<S>) -> Result<(), Error> {
+    let mut i = 0;
+    while let Some((start, len)) = media.bad_range(i) {
+        let lo = (start / PAGE).max(buddy.start());
+        let hi = start.saturating_add(len).div_ceil(PAGE).min(buddy.end());
+        if lo < hi {
+            buddy.withhold(lo, hi)?;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
 fn rebuild<F: GrowVecFamily, M: Media>(
     lists: &AllocLists<F>,
     m0: &M,

@@ -87,6 +87,20 @@ fn key(order: u8, pgoff: u64) -> u64 {
     (u64::from(order) << ORDER_SHIFT) | pgoff
 }
 
+/// The maximal naturally aligned blocks covering `[at, end)`, in ascending order.
+fn aligned_blocks(mut at: u64, end: u64) -> impl Iterator<Item = Block> + Clone {
+    core::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let fit = 63 - (end - at).leading_zeros();
+        let order = at.trailing_zeros().min(fit).min(u32::from(MAX_ORDER) - 1) as u8;
+        let b = Block { pgoff: at, order };
+        at += b.pages();
+        Some(b)
+    })
+}
+
 fn unkey(k: u64) -> Block {
     Block {
         pgoff: k & ((1 << ORDER_SHIFT) - 1),
@@ -150,14 +164,41 @@ impl<S: GrowVec<u64>> Buddy<S> {
     }
 
     /// Appends the maximal aligned blocks covering `[at, end)` (unsorted).
-    fn carve(&mut self, mut at: u64, end: u64) -> Result<(), NoMem> {
-        while at < end {
-            let fit = 63 - (end - at).leading_zeros();
-            let order = at.trailing_zeros().min(fit).min(u32::from(MAX_ORDER) - 1) as u8;
-            self.keys.try_push(key(order, at))?;
-            at += 1 << order;
+    fn carve(&mut self, at: u64, end: u64) -> Result<(), NoMem> {
+        for b in aligned_blocks(at, end) {
+            self.keys.try_push(key(b.order, b.pgoff))?;
         }
         Ok(())
+    }
+
+    /// Takes the free pages of `[lo, hi)` out of the buddy for good (known bad pages): each
+    /// free block that overlaps the range is replaced by the aligned blocks of its pages
+    /// outside it. Returns how many pages were withheld; on [`NoMem`] nothing changes.
+    pub fn withhold(&mut self, lo: u64, hi: u64) -> Result<u64, NoMem> {
+        let mut taken = 0;
+        loop {
+            let overlapping = self
+                .free_blocks()
+                .find(|b| b.pgoff < hi && lo < b.pgoff + b.pages());
+            let Some(b) = overlapping else {
+                break;
+            };
+            let (b_end, cut_lo, cut_hi) = (b.pgoff + b.pages(), lo.max(b.pgoff), hi);
+            let keep = aligned_blocks(b.pgoff, cut_lo).chain(aligned_blocks(cut_hi, b_end));
+            // Insert the kept pieces first so a failure can be undone by removals alone;
+            // pieces never overlap the range, so the loop ends.
+            for (inserted, piece) in keep.clone().enumerate() {
+                if let Err(e) = self.insert(piece) {
+                    keep.take(inserted).for_each(|p| self.remove(p));
+                    return Err(e);
+                }
+            }
+            self.remove(b);
+            let gone = cut_hi.min(b_end) - cut_lo;
+            self.free_pages -= gone;
+            taken += gone;
+        }
+        Ok(taken)
     }
 
     /// First page of the allocatable region.
