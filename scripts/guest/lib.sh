@@ -97,3 +97,13 @@ write_dirty_pattern() {
 	check write-pattern pattern_matches /dev/bcache0 "$1"
 	check state-dirty grep -q dirty $b/state
 }
+
+# gone PATH [TENTHS]: waits for PATH to disappear (default 30 s): what bcache tears down
+# asynchronously (a stopping cache set's sysfs directory, /dev/bcache0).
+gone() { eventually "${2:-300}" test ! -e "$1"; }
+
+# stop_set UUID: stops the running cache set UUID and waits until it is gone.
+stop_set() {
+	[ -e "/sys/fs/bcache/$1/stop" ] && echo 1 > "/sys/fs/bcache/$1/stop"
+	gone "/sys/fs/bcache/$1"
+}
