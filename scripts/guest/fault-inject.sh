@@ -56,8 +56,9 @@ if [ "$n" = 0 ]; then echo "fired rc=$rc"; else echo "clean rc=$rc left=$n"; fi'
 # nth_guarded ARGS: nth_write, with the blocked tasks and the kernel log's tail dumped (to
 # the output) if the write has not returned after 120 s.
 nth_guarded() {
+	# Not on the caller's stdout: $(...) would wait for the sleep.
 	(sleep 120 && echo "k=$3: the write hangs" >&2 && echo w > /proc/sysrq-trigger &&
-		dmesg | tail -n 120 >&2) &
+		dmesg | tail -n 120 >&2) >/dev/null &
 	local wd=$!
 	nth_write "$@"
 	kill $wd 2>/dev/null
