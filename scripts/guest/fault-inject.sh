@@ -240,7 +240,7 @@ writes() {
 	local i=0 eio=0
 	while [ $i -lt "$1" ]; do
 		dd if=/dev/urandom of=/dev/bcache0 bs=4k count=1 seek=$(($2 + i)) oflag=direct 2>/tmp/dd.err ||
-			{ grep -q 'I/O error' /tmp/dd.err && eio=$((eio + 1)); }
+			{ grep -q 'Input/output error' /tmp/dd.err && eio=$((eio + 1)); }
 		i=$((i + 1))
 	done
 	echo $eio
@@ -306,11 +306,17 @@ echo 0 > $R/times
 # (the fsync's or the journal's 100 ms timer's) sends it. interval 2 with times 1: the first
 # bio passes, the second fails (the interval counter has not moved yet: it counts only
 # while interval > 1).
-# new_cache_set makes both superblocks; make-bcache refuses a device that has one.
-dd if=/dev/zero of=/dev/vda bs=4096 count=2 oflag=direct 2>/dev/null
+check b-format bcache-nvm format --force /dev/pmem0
+check b-register-meta sh -c "echo /dev/pmem0 > $S/register_nvdimm_meta"
+here b-new-sb new_sb
+# vdb still says dirty for the failed set of (a): a new backing superblock.
 dd if=/dev/zero of=/dev/vdb bs=4096 count=2 oflag=direct 2>/dev/null
-new_cache_set nvdimm
-u=$(cset)
+check b-make-backing make-bcache -B /dev/vdb --writeback
+check b-register-cache sh -c "echo /dev/vda > $S/register"
+check b-register-backing sh -c "echo /dev/vdb > $S/register"
+check b-attach eventually 100 sh -c "echo $u > /sys/block/vdb/bcache/attach"
+check b-bcache0 wait_for /dev/bcache0
+echo writeback > $B/cache_mode
 echo 0 > $B/writeback_running
 echo 0 > $B/sequential_cutoff
 sync /dev/bcache0
