@@ -6,7 +6,7 @@
 # scripts/setup.sh), boots one guest (q35: no 30 s ACPI loop per boot under KASAN) and
 # exits with the guest script's status.
 #
-#   fault-inject.sh [--no-build] [MAXK [CASES]]
+#   fault-inject.sh [--no-build] [MAXK [CASES [K1 [STEP]]]]
 #
 # MAXK bounds each failslab loop (default 3000); CASES picks cases (default 123).
 export BCACHE_NVM_KERNEL=debug
