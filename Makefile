@@ -4,8 +4,9 @@
 #
 #   make [KDIR=/path/to/linux-6.12] [KUNIT=1] [CLIPPY=1] [TEST_BREAK=...]
 #
-# TEST_BREAK=writeback-flush|journal-preflush builds a deliberately broken module for the
-# power-cut test's negative controls; never install one.
+# TEST_BREAK=writeback-flush|journal-preflush|journal-error-flush builds a deliberately
+# broken module for the negative controls of the power-cut and fault-injection tests; never
+# install one.
 # CLIPPY=1 compiles the Rust crate with clippy-driver and the kernel's lints (among them
 # undocumented_unsafe_blocks); with CONFIG_WERROR any lint fails the build.
 #

@@ -27,8 +27,9 @@ log "build: bcache.ko with KUnit suites (CLIPPY=1)"
 touch module/bcache_nvm.rs
 kmake KUNIT=1 CLIPPY=1
 cp bcache.ko "$OUT/kunit/bcache.ko"
-# BNVM_TEST_BREAK=writeback-flush|journal-preflush: the plain module is a deliberately broken
-# test build (the power-cut test's negative controls); a build without it restores the real one.
+# BNVM_TEST_BREAK=writeback-flush|journal-preflush|journal-error-flush: the plain module is a
+# deliberately broken test build (negative controls of the power-cut and fault-injection
+# tests); a build without it restores the real one.
 log "build: bcache.ko${BNVM_TEST_BREAK:+ (TEST_BREAK=$BNVM_TEST_BREAK: a broken test build)}"
 kmake KUNIT=0 TEST_BREAK="${BNVM_TEST_BREAK:-}"
 cp bcache.ko "$OUT/bcache.ko"

@@ -244,8 +244,8 @@ fi
 # fails a script on any checker report, WARN or oops since the script started and on any leak
 # the kmemleak scan after it finds. A boot with its script takes 2-4 minutes here, so this part
 # boots once per script that exercises our code (KUnit, registration and its refusals, bad
-# blocks, unbind and unplug, release, the NVDIMM journal across a power-off, flushes), not the
-# repetition tests (README, "The two commands").
+# blocks, unbind and unplug, release, the NVDIMM journal across a power-off, flushes, fault
+# injection), not the repetition tests (README, "The two commands").
 log "debug kernel: build (cached after the first time)"
 export BCACHE_NVM_KERNEL=debug
 t0=$SECONDS
@@ -271,6 +271,9 @@ vm_run debug-nvm-journal-write --state "$state" nvm-journal-write.sh 8
 vm_run debug-nvm-journal-read --state "$state" nvm-journal-read.sh 8
 rm -rf "$state"
 vm_run debug-nvm-flush nvm-flush.sh
+# Fault injection (debug kernel only): failslab during register_nvdimm_meta and a new cache
+# set's start, fail_make_request on the cache disk during writes and the journal's PREFLUSH.
+vm_run debug-fault-inject --timeout 900 fault-inject.sh
 log "debug kernel: guest scripts took $((SECONDS - t0)) s"
 
 echo "$passed passed, $failed failed"

@@ -97,3 +97,23 @@ write_dirty_pattern() {
 	check write-pattern pattern_matches /dev/bcache0 "$1"
 	check state-dirty grep -q dirty $b/state
 }
+
+# gone PATH [TENTHS]: waits for PATH to disappear (default 30 s): what bcache tears down
+# asynchronously (a stopping cache set's sysfs directory, /dev/bcache0).
+gone() { eventually "${2:-300}" test ! -e "$1"; }
+
+# stop_set UUID: stops the running cache set UUID and waits until it is gone.
+stop_set() {
+	[ -e "/sys/fs/bcache/$1/stop" ] && echo 1 > "/sys/fs/bcache/$1/stop"
+	gone "/sys/fs/bcache/$1"
+}
+
+# new_sb: a brand-new cache superblock on /dev/vda (new set uuid), marked NVDIMM_META; sets u
+# to its set uuid (read before registering: a registered device is held exclusively).
+new_sb() {
+	# make-bcache takes a version 5 superblock for another format: clear it first.
+	dd if=/dev/zero of=/dev/vda bs=4096 count=2 oflag=direct 2>/dev/null &&
+		make-bcache -b 128k -C /dev/vda --wipe-bcache >/dev/null 2>&1 &&
+		bcache-nvm make-cache --nvdimm-meta /dev/vda >/dev/null &&
+		u=$(cset) && [ -n "$u" ]
+}

@@ -15,15 +15,6 @@ CYCLES=${1:-100}
 free_pages() { sed -n 's/^ns 0 .* free \([0-9]*\)$/\1/p' $S/nvdimm_meta; }
 owners() { grep -c '^owner' $S/nvdimm_meta; }
 heads_used() { bcache-nvm show /dev/pmem0 | sed -n 's/^set_header: size [0-9]* used \([0-9]*\)$/\1/p'; }
-# new_sb: a brand-new cache superblock on /dev/vda (new set uuid), marked NVDIMM_META; sets u
-# to its set uuid (read before registering: a registered device is held exclusively).
-new_sb() {
-	# make-bcache takes a version 5 superblock for another format: clear it first.
-	dd if=/dev/zero of=/dev/vda bs=4096 count=2 oflag=direct 2>/dev/null &&
-		make-bcache -b 128k -C /dev/vda --wipe-bcache >/dev/null 2>&1 &&
-		bcache-nvm make-cache --nvdimm-meta /dev/vda >/dev/null &&
-		u=$(cset) && [ -n "$u" ]
-}
 # start_set: a brand-new cache set running on /dev/vda; sets u.
 start_set() { new_sb && register_wait "$u"; }
 # register_wait UUID: registers /dev/vda and waits for its cache set.

@@ -18,12 +18,13 @@ check module-loaded-by-udev grep -qx 0.1.0 /sys/module/bcache/version
 check cache-refused sh -c "! test -e /sys/block/vda/bcache"
 check no-bcache0 sh -c "! test -e /dev/bcache0"
 check backing-waits test -e /sys/block/vdb/bcache
-# bcache's own line for a refused cache: the cache set (by uuid) and the reason. (Mainline's
-# register_bcache adds "register_bcache() error : <reason>", without the path it freed.)
+# bcache's own line for a refused cache: the cache set (by uuid) and the reason; then
+# register_bcache's "error /dev/vda: <reason>" (with the path since patch 0009).
 cset=$(bcache-nvm probe /dev/vda | sed -n 's/^BCACHE_NVM_CACHE_SET_UUID=//p')
 n=$(grep -c "cache set $cset: NVDIMM meta device of this cache set is not registered" /tmp/dmesg.1)
 echo "refusal lines for cache set $cset after ${WAIT} s: $n"
 check one-refusal-line test "$n" = 1
+check refusal-names-device grep -q 'register_bcache() error /dev/vda: NVDIMM meta device' /tmp/dmesg.1
 assemble ns
 check replayed-by-rule sh -c "dmesg | grep -q 'bcache-nvm: /dev/pmem0: replaying add of vda'"
 verify_previous
