@@ -8,8 +8,9 @@
 //!
 //! Invariants: free blocks never overlap, each is aligned to its size and lies inside the
 //! allocatable region `[start, end)`, and `free_pages` is the sum of their sizes. Every public
-//! operation but [`Buddy::rebuild`] either succeeds or leaves the state unchanged; a failed
-//! rebuild leaves the buddy empty.
+//! operation but [`Buddy::rebuild`] and [`Buddy::withhold`] either succeeds or leaves the
+//! state unchanged; a failed rebuild leaves the buddy empty, a failed withhold keeps what it
+//! withheld before it failed.
 //!
 //! The buddy checks the ranges it is given only to keep these invariants: it knows nothing of
 //! the on-media records. The allocator checks the records with the format's rules first
@@ -173,7 +174,8 @@ impl<S: GrowVec<u64>> Buddy<S> {
 
     /// Takes the free pages of `[lo, hi)` out of the buddy for good (known bad pages): each
     /// free block that overlaps the range is replaced by the aligned blocks of its pages
-    /// outside it. Returns how many pages were withheld; on [`NoMem`] nothing changes.
+    /// outside it. Returns how many pages were withheld. On [`NoMem`] the block being split
+    /// is left as it was (blocks handled before it stay withheld): the invariants hold.
     pub fn withhold(&mut self, lo: u64, hi: u64) -> Result<u64, NoMem> {
         let mut taken = 0;
         loop {
